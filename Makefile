@@ -1,0 +1,51 @@
+# Shenava: `make up` runs the service on the embedded stack, `make test` runs the tests.
+# Both install what is missing first: Debian ffmpeg/espeak-ng, the venv, the assembled model.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install system-deps model up test test-fast lint bench clean
+
+install: system-deps $(STAMP) model
+
+system-deps:
+	@missing=""; \
+	for tool in ffmpeg ffprobe espeak-ng; do command -v $$tool >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing ffmpeg and espeak-ng (Debian packages)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg espeak-ng >/dev/null; \
+	fi
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $(STAMP)
+
+model: $(STAMP)
+	@$(PY) -m functions.transcribe.model_cache
+
+up: install
+	$(PY) -m infra.supervisor
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m mypy events functions infra
+
+bench: install
+	$(PY) -m bench.pipeline_overhead
+
+clean:
+	rm -rf .shenava .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,112 @@
+"""Domain events: frozen, versioned, named in the past tense.
+
+Every event carries ``id`` (used as ``Nats-Msg-Id`` so a republished event is dropped by the
+stream), ``type`` (which also picks the subject), ``time``, ``tenant`` and its payload. Ids of
+job lifecycle events are derived from the job and the transition, so that a handler that runs
+twice for the same delivery publishes the same event id twice and the stream keeps one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from events.subjects import SUBJECT_PREFIX
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    subject_suffix: ClassVar[str]
+
+    id: str
+    type: str
+    version: int = SCHEMA_VERSION
+    time: datetime = Field(default_factory=utcnow)
+    tenant: str
+
+    @property
+    def subject(self) -> str:
+        return f"{SUBJECT_PREFIX}.{self.subject_suffix}"
+
+
+class ObjectCreated(Event):
+    """An object landed in a bucket (MinIO, SeaweedFS via the bridge, or AWS S3)."""
+
+    subject_suffix: ClassVar[str] = "s3.object.created"
+    type: Literal["s3.object.created"] = "s3.object.created"
+    tenant: str = ""  # unknown at the edge; ingest decides from the key
+    bucket: str
+    key: str  # URL-decoded
+    size: int = 0
+    etag: str = ""
+    sequencer: str = ""
+    source: str = ""  # minio | seaweedfs | aws
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"{self.bucket}/{self.key}@{self.etag or self.sequencer}"
+
+
+class JobEvent(Event):
+    job_id: str
+
+    @classmethod
+    def for_job(cls, tenant: str, job_id: str, **payload: object) -> JobEvent:
+        kind = cls.model_fields["type"].default
+        return cls(id=f"{job_id}.{kind}", tenant=tenant, job_id=job_id, **payload)
+
+
+class JobQueued(JobEvent):
+    subject_suffix: ClassVar[str] = "job.queued"
+    type: Literal["job.queued"] = "job.queued"
+
+
+class JobStarted(JobEvent):
+    subject_suffix: ClassVar[str] = "job.started"
+    type: Literal["job.started"] = "job.started"
+
+
+class JobDiarized(JobEvent):
+    subject_suffix: ClassVar[str] = "job.diarized"
+    type: Literal["job.diarized"] = "job.diarized"
+
+
+class JobCompleted(JobEvent):
+    subject_suffix: ClassVar[str] = "job.completed"
+    type: Literal["job.completed"] = "job.completed"
+
+
+class JobFailed(JobEvent):
+    subject_suffix: ClassVar[str] = "job.failed"
+    type: Literal["job.failed"] = "job.failed"
+    reason: str
+
+
+class JobStopped(JobEvent):
+    subject_suffix: ClassVar[str] = "job.stopped"
+    type: Literal["job.stopped"] = "job.stopped"
+
+
+AnyEvent = Annotated[
+    ObjectCreated | JobQueued | JobStarted | JobDiarized | JobCompleted | JobFailed | JobStopped,
+    Field(discriminator="type"),
+]
+_any_event: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def parse_event(data: bytes | str) -> Event:
+    """Validate a message body into its event model (raises pydantic.ValidationError)."""
+    return _any_event.validate_json(data)
+
+
+def encode_event(event: Event) -> bytes:
+    return event.model_dump_json().encode()

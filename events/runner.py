@@ -1,0 +1,180 @@
+"""The NATS runner: one durable pull consumer, one message at a time, explicit acks.
+
+For each message: validate it into its event model, call the function's ``handle`` while a
+heartbeat (``in_progress``) keeps the delivery ours, publish the returned events, then ack.
+- ``RetryableError`` or an unexpected exception: ``nak`` with the backoff for this attempt.
+- ``PoisonError``: the function's ``on_failure`` ends the job FAILED, then ``term``.
+- The last allowed delivery failing, or MaxDeliver exhausted while a worker was dead (the
+  server's advisory): ``on_failure`` too. Nothing stays stuck.
+A message that is not a valid event is logged and terminated. ``burst=True`` stops the worker
+once the consumer has nothing pending, so tests and batch jobs end by themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+
+from events.bus import consumer_config, publish_event
+from events.models import Event, parse_event
+from events.subjects import ConsumerSpec
+from functions.common.bootstrap import Deps
+from functions.common.errors import PoisonError, RetryableError
+
+log = logging.getLogger("shenava.runner")
+
+Handler = Callable[[Event, Deps], Awaitable[list[Event]]]
+FailureHandler = Callable[[Event, Deps, str], Awaitable[list[Event]]]
+
+ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
+
+
+async def no_failure_action(event: Event, deps: Deps, reason: str) -> list[Event]:
+    return []
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    consumer: ConsumerSpec
+    handle: Handler
+    on_failure: FailureHandler = no_failure_action
+    backoff_s: Sequence[float] | None = None  # None: settings.retry_backoff_s
+    max_deliver: int | None = None  # None: settings.max_deliver
+
+
+class Runner:
+    def __init__(self, spec: FunctionSpec, deps: Deps, nc: NATS, js: JetStreamContext) -> None:
+        self.spec = spec
+        self.deps = deps
+        self.nc = nc
+        self.js = js
+        settings = deps.settings
+        self.backoff = list(spec.backoff_s or settings.retry_backoff_s)
+        self.max_deliver = spec.max_deliver or settings.max_deliver
+        self.heartbeat_s = max(settings.ack_wait_s / 3, 0.2)
+
+    async def run(self, stop: asyncio.Event | None = None, burst: bool = False) -> None:
+        stop = stop or asyncio.Event()
+        sub = await self._subscribe()
+        advisory = await self.nc.subscribe(
+            ADVISORY.format(stream=self.deps.settings.stream_name, consumer=self.spec.consumer.durable),
+            cb=self._on_advisory,
+        )
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(1, timeout=1.0)
+                except (NatsTimeout, TimeoutError):
+                    if burst and await self._drained():
+                        return
+                    continue
+                for msg in msgs:
+                    await self.process(msg)
+        finally:
+            await advisory.unsubscribe()
+            await sub.unsubscribe()
+
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        stream = self.deps.settings.stream_name
+        config = consumer_config(self.spec.consumer, self.deps.settings)
+        config.max_deliver = self.max_deliver
+        await self.js.add_consumer(stream, config)
+        return await self.js.pull_subscribe_bind(self.spec.consumer.durable, stream=stream)
+
+    async def _drained(self) -> bool:
+        info = await self.js.consumer_info(self.deps.settings.stream_name, self.spec.consumer.durable)
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    async def process(self, msg: Msg) -> None:
+        try:
+            event = parse_event(msg.data)
+        except ValidationError as exc:
+            log.error("dropping a message that is not a valid event: %s", exc.errors()[:1])
+            await msg.term()
+            return
+        heartbeat = asyncio.create_task(self._heartbeat(msg))
+        try:
+            await self._handle(msg, event)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _handle(self, msg: Msg, event: Event) -> None:
+        attempt = msg.metadata.num_delivered
+        context = {"event_id": event.id, "event_type": event.type, "attempt": attempt}
+        try:
+            produced = await self.spec.handle(event, self.deps)
+        except PoisonError as exc:
+            log.warning("permanent failure: %s", exc, extra=context)
+            await self._fail(event, str(exc))
+            await msg.term()
+            return
+        except Exception as exc:
+            await self._retry_or_fail(msg, event, exc, attempt, context)
+            return
+        await self._publish(produced)
+        await msg.ack()
+
+    async def _retry_or_fail(
+        self, msg: Msg, event: Event, exc: Exception, attempt: int, context: dict[str, object]
+    ) -> None:
+        if attempt >= self.max_deliver:
+            log.error("giving up after %d attempts: %s", attempt, exc, extra=context)
+            await self._fail(event, _reason(exc, attempt))
+            await msg.term()
+            return
+        delay = exc.delay_s if isinstance(exc, RetryableError) and exc.delay_s else None
+        delay = delay or self.backoff[min(attempt - 1, len(self.backoff) - 1)]
+        level = logging.WARNING if isinstance(exc, RetryableError) else logging.ERROR
+        log.log(
+            level,
+            "attempt %d failed, retrying in %.1fs: %r",
+            attempt,
+            delay,
+            exc,
+            extra=context,
+            exc_info=not isinstance(exc, RetryableError),
+        )
+        await msg.nak(delay=delay)
+
+    async def _fail(self, event: Event, reason: str) -> None:
+        await self._publish(await self.spec.on_failure(event, self.deps, reason))
+
+    async def _publish(self, produced: list[Event]) -> None:
+        for new_event in produced:
+            await publish_event(self.js, new_event)
+
+    async def _heartbeat(self, msg: Msg) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    async def _on_advisory(self, advisory: Msg) -> None:
+        """A message ran out of deliveries while no worker could report it: fail its job."""
+        try:
+            seq = int(json.loads(advisory.data)["stream_seq"])
+            stored = await self.js.get_msg(self.deps.settings.stream_name, seq)
+            event = parse_event(stored.data or b"")
+            await self._fail(event, "processing was interrupted too many times")
+        except (NotFoundError, ValidationError, KeyError, ValueError) as exc:
+            log.error("cannot act on a max-deliveries advisory: %r", exc)
+        except Exception:
+            log.exception("max-deliveries advisory handling failed")
+
+
+def _reason(exc: Exception, attempts: int) -> str:
+    detail = str(exc) or type(exc).__name__
+    return f"{detail} (gave up after {attempts} attempts)"

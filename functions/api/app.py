@@ -1,0 +1,116 @@
+"""The HTTP API: one FastAPI app, one router per dialect, errors rendered by each dialect."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from functions.api import watson
+from functions.common.bootstrap import Deps, bootstrap
+from functions.common.errors import ApiError
+from functions.common.settings import Settings
+
+log = logging.getLogger("shenava.api")
+
+ErrorRenderer = Callable[[int, str], JSONResponse]
+DIALECT_ERRORS: list[tuple[str, ErrorRenderer]] = [(watson.PREFIX, watson.render_error)]
+
+
+def plain_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": message, "code": status})
+
+
+def render_error(request: Request, status: int, message: str) -> JSONResponse:
+    for prefix, renderer in DIALECT_ERRORS:
+        if request.url.path.startswith(prefix):
+            return renderer(status, message)
+    return plain_error(status, message)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in {"query", "body", "path"})
+        parts.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "shenava_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "shenava_http_request_seconds", "HTTP request latency", ["route"], registry=self.registry
+        )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return render_error(request, exc.status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return render_error(request, 400, _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return render_error(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return render_error(request, 500, "internal error; the request was not completed")
+
+
+def create_app(settings: Settings, **overrides: Any) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            deps: Deps = await stack.enter_async_context(bootstrap(settings, **overrides))
+            app.state.deps = deps
+            yield
+
+    app = FastAPI(
+        title="Shenava",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Speech-to-text and concept tagging, speaking the Watson, CPqD TRD, Harf "
+        "and Kashf dialects.",
+    )
+    metrics = Metrics()
+    install_error_handlers(app)
+    app.include_router(watson.router)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,88 @@
+"""API keys: stored only as sha256 hashes (``keys/<hash>.json``), each mapped to one tenant.
+
+``python -m functions.common.apikeys create --tenant acme`` prints a new key once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from events.models import utcnow
+from functions.common.settings import Settings, load_settings
+from functions.common.state_store import StateStore
+
+TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+DEV_TENANT = "dev"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    tenant: str
+    scopes: tuple[str, ...]
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _key_doc(key: str) -> str:
+    return f"keys/{key_hash(key)}.json"
+
+
+async def create_key(store: StateStore, tenant: str, name: str = "") -> str:
+    if not TENANT_PATTERN.match(tenant):
+        raise ValueError("a tenant is 1-63 lower-case letters, digits, '-' or '_'")
+    key = "shv_" + secrets.token_urlsafe(32)
+    doc = {"tenant": tenant, "scopes": ["*"], "name": name, "created_at": utcnow().isoformat()}
+    await store.create(_key_doc(key), doc)
+    return key
+
+
+async def resolve_key(store: StateStore, key: str) -> ApiKey | None:
+    found = await store.get(_key_doc(key))
+    if not found:
+        return None
+    doc = found[0]
+    return ApiKey(tenant=str(doc["tenant"]), scopes=tuple(doc.get("scopes", [])))
+
+
+async def ensure_dev_key(settings: Settings) -> str:
+    """The development key in ``<data_dir>/dev-api-key``, created on first start."""
+    from functions.common.bootstrap import bootstrap
+
+    path = settings.data_dir / "dev-api-key"
+    async with bootstrap(settings) as deps:
+        if path.exists():
+            key = path.read_text().strip()
+            if await resolve_key(deps.state, key):
+                return key
+        key = await create_key(deps.state, DEV_TENANT, name="development")
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+async def _create_from_cli(tenant: str, name: str) -> None:
+    from functions.common.bootstrap import bootstrap
+
+    async with bootstrap(load_settings()) as deps:
+        print(await create_key(deps.state, tenant, name))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m functions.common.apikeys")
+    sub = parser.add_subparsers(dest="command", required=True)
+    create = sub.add_parser("create", help="create an API key for a tenant and print it")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--name", default="")
+    args = parser.parse_args()
+    asyncio.run(_create_from_cli(args.tenant, args.name))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""The job document (a superset of the TRD v3 JOB) and its place in the state bucket.
+
+One job model, several renderings: each dialect renders a ``JobDocument`` in its own shape.
+Statuses follow TRD v3: QUEUED → IN_PROGRESS → COMPLETED | FAILED | STOPPED, and DELETED.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.models import utcnow
+from functions.common.errors import NotFound
+from functions.common.state_store import Document, StateStore, update
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    STOPPED = "STOPPED"
+    DELETED = "DELETED"
+
+    @property
+    def finished(self) -> bool:
+        return self in {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.DELETED}
+
+
+class Stage(StrEnum):
+    """Process states of the TRD batch document."""
+
+    INITIAL = "INITIAL"
+    NORMALIZING = "NORMALIZING"
+    NORMALIZED = "NORMALIZED"
+    DIARIZING = "DIARIZING"
+    DIARIZED = "DIARIZED"
+    RECOGNIZING = "RECOGNIZING"
+    RECOGNIZED = "RECOGNIZED"
+
+
+class MediaFacts(BaseModel):
+    key: str = ""  # the original object in the media bucket
+    normalized_key: str = ""  # 16 kHz PCM WAV, every channel kept
+    content_type: str = ""
+    md5: str = ""
+    size: int = 0
+    format: str = ""
+    codec: str = ""
+    duration: float = 0.0
+    channels: int = 0
+    sample_rate: int = 0
+    bit_rate: int = 0
+
+
+class RecognitionOptions(BaseModel):
+    language: str | None = None  # None = detect
+    model: str = ""  # the dialect's model name as given
+    timestamps: bool = False
+    word_confidence: bool = False
+    speaker_labels: bool = False
+
+
+class WatsonCallback(BaseModel):
+    url: str
+    events: list[str]
+    user_token: str = ""
+
+
+class DeliveryAttempt(BaseModel):
+    at: datetime
+    status_code: int | None = None
+    error: str = ""
+
+
+class Delivery(BaseModel):
+    """Every attempt to deliver one notification (one event to one URL)."""
+
+    url: str
+    event: str
+    delivered: bool = False
+    given_up: bool = False
+    attempts: list[DeliveryAttempt] = Field(default_factory=list)
+
+
+class JobDocument(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    tenant: str
+    status: JobStatus = JobStatus.QUEUED
+    stage: Stage = Stage.INITIAL
+    source: str = ""  # which door it came in: watson, trd, harf, drop
+    filename: str = ""
+    tag: str = ""
+    batch: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    diarized_at: datetime | None = None
+    completed_at: datetime | None = None
+    expires_at: datetime | None = None
+    results_ttl_minutes: int | None = None
+    media: MediaFacts = Field(default_factory=MediaFacts)
+    options: RecognitionOptions = Field(default_factory=RecognitionOptions)
+    callback: WatsonCallback | None = None
+    callback_urls: list[str] = Field(default_factory=list)
+    deliveries: dict[str, Delivery] = Field(default_factory=dict)
+    failure_reason: str = ""
+    callback_failure_reason: str = ""
+    processing_attempts: int = 0
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def completed_now(self, now: datetime) -> None:
+        self.status = JobStatus.COMPLETED
+        self.stage = Stage.RECOGNIZED
+        self.completed_at = now
+        if self.results_ttl_minutes is not None:
+            self.expires_at = now + timedelta(minutes=self.results_ttl_minutes)
+
+
+def new_job_id() -> str:
+    """A UUIDv7: unique, and sorting by id sorts by creation time."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64
+    value |= 0b10 << 62 | rand & (2**62 - 1)
+    return str(uuid.UUID(int=value))
+
+
+def job_key(tenant: str, job_id: str) -> str:
+    return f"tenants/{tenant}/jobs/{job_id}.json"
+
+
+def result_key(tenant: str, job_id: str) -> str:
+    return f"tenants/{tenant}/results/{job_id}.json"
+
+
+def jobs_prefix(tenant: str) -> str:
+    return f"tenants/{tenant}/jobs/"
+
+
+class JobRepository:
+    """Jobs of every tenant in the state store."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    async def create(self, job: JobDocument) -> None:
+        await self._store.create(job_key(job.tenant, job.id), _dump(job))
+
+    async def find(self, tenant: str, job_id: str) -> JobDocument | None:
+        found = await self._store.get(job_key(tenant, job_id))
+        return JobDocument.model_validate(found[0]) if found else None
+
+    async def get(self, tenant: str, job_id: str) -> JobDocument:
+        job = await self.find(tenant, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} not found")
+        return job
+
+    async def change(self, tenant: str, job_id: str, apply: Any) -> JobDocument | None:
+        """Apply ``apply(job) -> bool`` (mutating a fresh copy; False = leave as is)."""
+
+        def mutate(doc: Document | None) -> Document | None:
+            if doc is None:
+                return None
+            job = JobDocument.model_validate(doc)
+            if not apply(job):
+                return None
+            job.updated_at = utcnow()
+            return _dump(job)
+
+        doc = await update(self._store, job_key(tenant, job_id), mutate)
+        return JobDocument.model_validate(doc) if doc is not None else None
+
+    async def list_ids(self, tenant: str) -> list[str]:
+        prefix = jobs_prefix(tenant)
+        return [k[len(prefix) : -len(".json")] for k in await self._store.list_keys(prefix)]
+
+    async def delete(self, tenant: str, job_id: str) -> None:
+        await self._store.delete(result_key(tenant, job_id))
+        await self._store.delete(job_key(tenant, job_id))
+
+
+def _dump(job: JobDocument) -> Document:
+    return job.model_dump(mode="json")

@@ -1,0 +1,82 @@
+"""Media objects in the media bucket: uploads, drop-folder files, normalised audio.
+
+Key layout (the ingest function and the bridge filter on these prefixes):
+  uploads/<tenant>/<job_id>/<filename>   media sent through the API
+  incoming/<batch>/<file>                the drop folder, written by any S3 client
+  normalized/<tenant>/<job_id>.wav       16 kHz PCM made by ingest (never re-ingested)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+UPLOADS = "uploads/"
+INCOMING = "incoming/"
+NORMALIZED = "normalized/"
+
+UPLOAD_CHUNK = 8 * 1024 * 1024
+
+
+def upload_key(tenant: str, job_id: str, filename: str) -> str:
+    return f"{UPLOADS}{tenant}/{job_id}/{filename}"
+
+
+def normalized_key(tenant: str, job_id: str) -> str:
+    return f"{NORMALIZED}{tenant}/{job_id}.wav"
+
+
+class MediaStore(Protocol):
+    async def put_file(
+        self, key: str, path: Path, content_type: str, metadata: dict[str, str] | None = None
+    ) -> None: ...
+
+    async def download(self, key: str, path: Path) -> dict[str, str]:
+        """Write the object to ``path``; return its user metadata."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def delete_prefix(self, prefix: str) -> None: ...
+
+
+class S3MediaStore:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._s3 = client
+        self._bucket = bucket
+
+    async def put_file(
+        self, key: str, path: Path, content_type: str, metadata: dict[str, str] | None = None
+    ) -> None:
+        with path.open("rb") as body:
+            await self._s3.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type or "application/octet-stream",
+                Metadata=metadata or {},
+            )
+
+    async def download(self, key: str, path: Path) -> dict[str, str]:
+        try:
+            response = await self._s3.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                raise FileNotFoundError(key) from exc
+            raise
+        async with response["Body"] as body:
+            with path.open("wb") as out:
+                while chunk := await body.read(UPLOAD_CHUNK):
+                    out.write(chunk)
+        return dict(response.get("Metadata", {}))
+
+    async def delete(self, key: str) -> None:
+        await self._s3.delete_object(Bucket=self._bucket, Key=key)
+
+    async def delete_prefix(self, prefix: str) -> None:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                await self._s3.delete_object(Bucket=self._bucket, Key=item["Key"])

@@ -1,0 +1,73 @@
+"""Watson's shapes for a job and its transcript (used by the API and by notify)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
+from functions.common.transcript import Segment, Transcript
+
+WATSON_STATUS = {
+    JobStatus.QUEUED: "waiting",
+    JobStatus.IN_PROGRESS: "processing",
+    JobStatus.COMPLETED: "completed",
+    JobStatus.FAILED: "failed",
+    JobStatus.STOPPED: "failed",
+    JobStatus.DELETED: "failed",
+}
+
+
+def iso_ms(job_time: Any) -> str:
+    return job_time.strftime("%Y-%m-%dT%H:%M:%S.") + f"{job_time.microsecond // 1000:03d}Z"
+
+
+def render_status(job: JobDocument) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": job.id,
+        "created": iso_ms(job.created_at),
+        "updated": iso_ms(job.updated_at),
+        "status": WATSON_STATUS[job.status],
+    }
+    if job.callback and job.callback.user_token:
+        body["user_token"] = job.callback.user_token
+    if job.failure_reason and job.status in {JobStatus.FAILED, JobStatus.STOPPED}:
+        body["warnings"] = [job.failure_reason]
+    return body
+
+
+def render_results(transcript: Transcript, options: RecognitionOptions) -> list[dict[str, Any]]:
+    """``results`` of a completed recognition: one final result per segment."""
+    results = [_result(segment, options) for segment in transcript.segments]
+    entry: dict[str, Any] = {"result_index": 0, "results": results}
+    if options.speaker_labels:
+        entry["speaker_labels"] = [
+            {
+                "from": w.start,
+                "to": w.end,
+                "speaker": _speaker_number(s),
+                "confidence": w.confidence,
+                "final": True,
+            }
+            for s in transcript.segments
+            for w in s.words
+        ]
+    return [entry]
+
+
+def _result(segment: Segment, options: RecognitionOptions) -> dict[str, Any]:
+    alternative: dict[str, Any] = {
+        "transcript": segment.text.strip() + " ",
+        "confidence": round(segment.confidence, 3),
+    }
+    if options.timestamps:
+        alternative["timestamps"] = [[w.text, round(w.start, 2), round(w.end, 2)] for w in segment.words]
+    if options.word_confidence:
+        alternative["word_confidence"] = [[w.text, round(w.confidence, 3)] for w in segment.words]
+    return {"final": True, "alternatives": [alternative]}
+
+
+def _speaker_number(segment: Segment) -> int:
+    if segment.speaker is None:
+        return segment.channel
+    digits = "".join(ch for ch in segment.speaker if ch.isdigit())
+    return int(digits) if digits else 0

@@ -1,0 +1,44 @@
+"""The transcript: what the engine produces and what every dialect renders.
+
+Times are seconds (floats) from the start of the media; confidences are 0..1. Dialects convert
+units at the edge (TRD scores 0..100, Harf ``H:MM:SS``).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Word(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    start: float
+    end: float
+    confidence: float
+
+
+class Segment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    channel: int = 0
+    speaker: str | None = None
+    start: float
+    end: float
+    text: str
+    confidence: float
+    words: tuple[Word, ...] = ()
+
+
+class Transcript(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    language: str
+    duration: float
+    channels: int
+    segments: tuple[Segment, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())

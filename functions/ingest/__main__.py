@@ -1,0 +1,4 @@
+from events.worker import main
+from functions.ingest.handler import SPEC
+
+main(SPEC)

@@ -1,0 +1,144 @@
+"""ingest: an object landed in the media bucket → a job with media facts → ``job.queued``.
+
+Stages: find or register the job (API uploads carry their job id in the key; drop-folder files
+get one, remembered under their ``bucket/key@etag`` so a repeated event finds the same job),
+download, probe (ffprobe), normalise to 16 kHz PCM per channel, store the normalised audio,
+record the facts, announce ``job.queued``. Media that cannot be read ends the job FAILED with
+the reason. Running twice for one object leaves the same state and the same event id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from events.models import Event, JobFailed, JobQueued, ObjectCreated
+from events.runner import FunctionSpec
+from events.subjects import INGEST
+from functions.common.bootstrap import Deps
+from functions.common.errors import PoisonError
+from functions.common.jobs import JobDocument, JobStatus, MediaFacts, Stage, new_job_id
+from functions.common.media_store import INCOMING, UPLOADS, normalized_key
+from functions.common.probe import Probe, normalise, probe
+from functions.common.state_store import AlreadyExists
+
+log = logging.getLogger("shenava.ingest")
+
+
+async def handle(event: Event, deps: Deps) -> list[Event]:
+    if not isinstance(event, ObjectCreated) or event.bucket != deps.settings.media_bucket:
+        return []
+    job = await job_for_object(event, deps)
+    if job is None:
+        return []
+    if job.status != JobStatus.QUEUED:
+        return []
+    if job.stage != Stage.INITIAL:  # already normalised: this is a repeated event
+        return [JobQueued.for_job(job.tenant, job.id)]
+    try:
+        facts = await _prepare_media(event, job, deps)
+    except PoisonError as exc:
+        return await fail_job(job.tenant, job.id, str(exc), deps)
+
+    def record(current: JobDocument) -> bool:
+        if current.stage != Stage.INITIAL:
+            return False
+        current.media = facts
+        current.stage = Stage.NORMALIZED
+        return True
+
+    await deps.jobs.change(job.tenant, job.id, record)
+    log.info("queued", extra={"job_id": job.id, "tenant": job.tenant})
+    return [JobQueued.for_job(job.tenant, job.id)]
+
+
+async def on_failure(event: Event, deps: Deps, reason: str) -> list[Event]:
+    if not isinstance(event, ObjectCreated):
+        return []
+    job = await job_for_object(event, deps)
+    return await fail_job(job.tenant, job.id, reason, deps) if job else []
+
+
+async def fail_job(tenant: str, job_id: str, reason: str, deps: Deps) -> list[Event]:
+    def mark(job: JobDocument) -> bool:
+        if job.status.finished:
+            return False
+        job.status, job.failure_reason = JobStatus.FAILED, reason
+        return True
+
+    job = await deps.jobs.change(tenant, job_id, mark)
+    if job is None or job.status != JobStatus.FAILED:
+        return []
+    log.info("failed: %s", reason, extra={"job_id": job_id, "tenant": tenant})
+    return [JobFailed.for_job(tenant, job_id, reason=job.failure_reason)]
+
+
+async def job_for_object(event: ObjectCreated, deps: Deps) -> JobDocument | None:
+    if event.key.startswith(UPLOADS):
+        parts = event.key[len(UPLOADS) :].split("/", 2)
+        return await deps.jobs.find(parts[0], parts[1]) if len(parts) == 3 else None
+    if event.key.startswith(INCOMING) and event.key.count("/") >= 2 and not event.key.endswith("/"):
+        return await _register_dropped(event, deps)
+    return None
+
+
+async def _register_dropped(event: ObjectCreated, deps: Deps) -> JobDocument | None:
+    """A drop-folder file's job: one per ``bucket/key@etag``, whoever sees the event first."""
+    marker = f"objects/{hashlib.sha256(event.dedupe_key.encode()).hexdigest()}.json"
+    tenant = deps.settings.drop_tenant
+    job_id = new_job_id()
+    try:
+        await deps.state.create(marker, {"tenant": tenant, "job_id": job_id, "object": event.dedupe_key})
+    except AlreadyExists:
+        found = await deps.state.get(marker)
+        if found is None:
+            return None
+        return await deps.jobs.find(str(found[0]["tenant"]), str(found[0]["job_id"]))
+    batch, filename = event.key[len(INCOMING) :].split("/", 1)
+    job = JobDocument(
+        id=job_id,
+        tenant=tenant,
+        source="drop",
+        batch=batch,
+        filename=PurePosixPath(filename).name,
+        media=MediaFacts(key=event.key, size=event.size),
+    )
+    await deps.jobs.create(job)
+    return job
+
+
+async def _prepare_media(event: ObjectCreated, job: JobDocument, deps: Deps) -> MediaFacts:
+    if event.size > deps.settings.max_audio_bytes:
+        raise PoisonError(f"the file is larger than {deps.settings.max_audio_bytes} bytes")
+    with tempfile.TemporaryDirectory(prefix="shenava-ingest-") as tmp:
+        source, target = Path(tmp) / "source", Path(tmp) / "normalized.wav"
+        try:
+            metadata = await deps.media.download(event.key, source)
+        except FileNotFoundError as exc:
+            raise PoisonError("the uploaded media is gone from the media bucket") from exc
+        facts = await probe(source)
+        await normalise(source, target)
+        out_key = normalized_key(job.tenant, job.id)
+        await deps.media.put_file(out_key, target, "audio/wav", {"job-id": job.id})
+    return _media_facts(event.key, out_key, facts, metadata.get("content-type", ""))
+
+
+def _media_facts(key: str, out_key: str, facts: Probe, content_type: str) -> MediaFacts:
+    return MediaFacts(
+        key=key,
+        normalized_key=out_key,
+        content_type=content_type,
+        md5=facts.md5,
+        size=facts.size,
+        format=facts.format,
+        codec=facts.codec,
+        duration=facts.duration,
+        channels=facts.channels,
+        sample_rate=facts.sample_rate,
+        bit_rate=facts.bit_rate,
+    )
+
+
+SPEC = FunctionSpec(INGEST, handle, on_failure)

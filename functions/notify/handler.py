@@ -1,0 +1,165 @@
+"""notify: job lifecycle events → signed webhook deliveries, retried with backoff.
+
+For each event, the notifications the job asked for are computed (Watson: its registered
+callback URL and subscribed events). Each one is delivered at most once: the job document
+records every attempt, and a delivery already marked delivered is never sent again, so a
+redelivered event sends no second webhook. Undelivered ones raise ``RetryableError``: the
+runner naks with the notify backoff (hours in all by default); when attempts run out, the job
+gets a ``callback_failure_reason`` a user can read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+
+import httpx
+
+from events.models import Event, JobCompleted, JobEvent, JobFailed, JobStarted
+from events.runner import FunctionSpec
+from events.subjects import NOTIFY
+from functions.common.bootstrap import Deps
+from functions.common.errors import OutboundRefused, RetryableError
+from functions.common.jobs import Delivery, DeliveryAttempt, JobDocument, result_key
+from functions.common.render_watson import render_results
+from functions.common.transcript import Transcript
+from functions.notify.callbacks import CallbackRegistry
+from functions.notify.signing import sign
+
+log = logging.getLogger("shenava.notify")
+
+WATSON_EVENTS: dict[str, tuple[str, ...]] = {
+    "job.started": ("recognitions.started",),
+    "job.completed": ("recognitions.completed", "recognitions.completed_with_results"),
+    "job.failed": ("recognitions.failed",),
+}
+
+
+@dataclass(frozen=True)
+class Notification:
+    url: str
+    event: str  # the dialect's event name
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(f"{self.event}|{self.url}".encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    error: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+async def handle(event: Event, deps: Deps) -> list[Event]:
+    if not isinstance(event, JobStarted | JobCompleted | JobFailed):
+        return []
+    job = await deps.jobs.find(event.tenant, event.job_id)
+    if job is None:
+        return []
+    undelivered = []
+    for notification in watson_notifications(job, event):
+        if _delivered(job, notification):
+            continue
+        outcome = await _deliver(job, notification, deps)
+        await _record(job, notification, outcome, deps)
+        if not outcome.ok:
+            undelivered.append(f"{notification.url}: {outcome.error}")
+    if undelivered:
+        raise RetryableError("; ".join(undelivered))
+    return []
+
+
+async def on_failure(event: Event, deps: Deps, reason: str) -> list[Event]:
+    if not isinstance(event, JobEvent):
+        return []
+
+    def give_up(job: JobDocument) -> bool:
+        pending = [d for d in job.deliveries.values() if not d.delivered and not d.given_up]
+        for delivery in pending:
+            delivery.given_up = True
+            job.callback_failure_reason = (
+                f"the {delivery.event} notification to {delivery.url} failed after "
+                f"{len(delivery.attempts)} attempts: {delivery.attempts[-1].error if delivery.attempts else reason}"
+            )
+        return bool(pending)
+
+    await deps.jobs.change(event.tenant, event.job_id, give_up)
+    return []
+
+
+def watson_notifications(job: JobDocument, event: JobEvent) -> list[Notification]:
+    if job.callback is None:
+        return []
+    wanted = set(job.callback.events)
+    return [
+        Notification(job.callback.url, name) for name in WATSON_EVENTS.get(event.type, ()) if name in wanted
+    ]
+
+
+def _delivered(job: JobDocument, notification: Notification) -> bool:
+    delivery = job.deliveries.get(notification.key)
+    return delivery is not None and (delivery.delivered or delivery.given_up)
+
+
+async def _watson_body(job: JobDocument, notification: Notification, deps: Deps) -> bytes:
+    body: dict[str, object] = {
+        "id": job.id,
+        "event": notification.event,
+        "user_token": job.callback.user_token if job.callback else "",
+    }
+    if notification.event == "recognitions.completed_with_results":
+        found = await deps.state.get(result_key(job.tenant, job.id))
+        if found:
+            body["results"] = render_results(Transcript.model_validate(found[0]), job.options)
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+async def _deliver(job: JobDocument, notification: Notification, deps: Deps) -> Outcome:
+    callback = await CallbackRegistry(deps.state, deps.secrets).find(job.tenant, notification.url)
+    if callback is None:
+        return Outcome(None, "the callback URL is no longer registered")
+    body = await _watson_body(job, notification, deps)
+    headers = {"Content-Type": "application/json"}
+    if callback.secret:
+        headers["X-Callback-Signature"] = sign(callback.secret, body)
+    try:
+        response = await deps.http.post(notification.url, content=body, headers=headers)
+    except OutboundRefused as exc:
+        return Outcome(None, str(exc))
+    except httpx.HTTPError as exc:
+        return Outcome(None, f"{exc.__class__.__name__}: {exc}".rstrip(": "))
+    if 200 <= response.status_code < 300:
+        return Outcome(response.status_code, "")
+    return Outcome(response.status_code, f"answered HTTP {response.status_code}")
+
+
+async def _record(job: JobDocument, notification: Notification, outcome: Outcome, deps: Deps) -> None:
+    attempt = DeliveryAttempt(at=deps.clock(), status_code=outcome.status_code, error=outcome.error)
+
+    def add(current: JobDocument) -> bool:
+        delivery = current.deliveries.setdefault(
+            notification.key, Delivery(url=notification.url, event=notification.event)
+        )
+        delivery.attempts.append(attempt)
+        delivery.delivered = delivery.delivered or outcome.ok
+        return True
+
+    await deps.jobs.change(job.tenant, job.id, add)
+    log.info(
+        "notification %s to %s: %s",
+        notification.event,
+        notification.url,
+        "delivered" if outcome.ok else outcome.error,
+        extra={"job_id": job.id, "tenant": job.tenant},
+    )
+
+
+def notify_spec(backoff_s: list[float]) -> FunctionSpec:
+    return FunctionSpec(NOTIFY, handle, on_failure, backoff_s=backoff_s, max_deliver=len(backoff_s) + 1)

@@ -1,0 +1,14 @@
+from typing import Any
+
+from events.worker import main
+from functions.common.settings import Settings
+from functions.transcribe.handler import SPEC
+
+
+def load_engine(settings: Settings) -> dict[str, Any]:
+    from functions.transcribe.engine import WhisperXEngine
+
+    return {"engine": WhisperXEngine(settings)}
+
+
+main(SPEC, prepare=load_engine)

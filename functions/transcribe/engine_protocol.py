@@ -1,0 +1,33 @@
+"""What the transcribe handler needs from an ASR engine (the real one is ``engine.WhisperXEngine``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from functions.common.transcript import Segment
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    language: str | None = None  # ISO 639-1; None = detect
+    word_timestamps: bool = True
+    speaker_labels: bool = False
+
+
+class ChannelRun(Protocol):
+    """One channel being transcribed: the language is known before segments are pulled."""
+
+    language: str
+
+    def segments(self) -> Iterator[Segment]:
+        """Segments in time order, produced lazily so the caller can report progress."""
+        ...
+
+
+class AsrEngine(Protocol):
+    def transcribe_channel(self, wav_path: Path, channel: int, options: TranscribeOptions) -> ChannelRun:
+        """Transcribe one channel of a 16 kHz PCM WAV file (channel index from 0)."""
+        ...

@@ -1,0 +1,137 @@
+"""transcribe: a queued job → claimed (``job.started``) → the engine → transcript → ``job.completed``.
+
+Two steps so that subscribers hear ``job.started`` before the long work begins:
+1. ``job.queued``: claim the job (QUEUED → IN_PROGRESS, conditional write) and announce it.
+2. ``job.started``: run the engine over each channel of the normalised audio, pulling its lazy
+   segments in a thread so the runner's heartbeat keeps the delivery; between segments, look
+   whether the job was stopped. Store the transcript, then mark the job COMPLETED.
+A redelivered ``job.started`` (the worker died mid-job) starts the transcription again; the
+completion is a conditional write and its event id is fixed, so it happens once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from events.models import Event, JobCompleted, JobFailed, JobQueued, JobStarted, JobStopped
+from events.runner import FunctionSpec
+from events.subjects import TRANSCRIBE
+from functions.common.bootstrap import Deps
+from functions.common.jobs import JobDocument, JobStatus, Stage, result_key
+from functions.common.transcript import Segment, Transcript
+from functions.ingest.handler import fail_job
+from functions.transcribe.engine_protocol import AsrEngine, TranscribeOptions
+
+log = logging.getLogger("shenava.transcribe")
+
+STOP_CHECK_INTERVAL_S = 2.0
+
+
+class JobStoppedWhileRunning(Exception):
+    pass
+
+
+async def handle(event: Event, deps: Deps) -> list[Event]:
+    if isinstance(event, JobQueued):
+        return await claim(event, deps)
+    if isinstance(event, JobStarted):
+        return await transcribe(event, deps)
+    return []
+
+
+async def claim(event: JobQueued, deps: Deps) -> list[Event]:
+    def start(job: JobDocument) -> bool:
+        if job.status != JobStatus.QUEUED:
+            return False
+        job.status, job.stage, job.started_at = JobStatus.IN_PROGRESS, Stage.RECOGNIZING, deps.clock()
+        return True
+
+    job = await deps.jobs.change(event.tenant, event.job_id, start)
+    if job is None or job.status != JobStatus.IN_PROGRESS:
+        return []
+    return [JobStarted.for_job(job.tenant, job.id)]
+
+
+async def transcribe(event: JobStarted, deps: Deps) -> list[Event]:
+    job = await deps.jobs.find(event.tenant, event.job_id)
+    if job is None:
+        return []
+    if job.status == JobStatus.COMPLETED:  # completed by an earlier delivery
+        return [JobCompleted.for_job(job.tenant, job.id)]
+    if job.status != JobStatus.IN_PROGRESS:
+        return []
+    await deps.jobs.change(job.tenant, job.id, _count_attempt)
+    try:
+        transcript = await _run_engine(job, deps)
+    except JobStoppedWhileRunning:
+        log.info("stopped while running", extra={"job_id": job.id, "tenant": job.tenant})
+        return [JobStopped.for_job(job.tenant, job.id)]
+    await deps.state.put(result_key(job.tenant, job.id), transcript.model_dump(mode="json"))
+
+    def complete(current: JobDocument) -> bool:
+        if current.status != JobStatus.IN_PROGRESS:
+            return False
+        current.completed_now(deps.clock())
+        return True
+
+    done = await deps.jobs.change(job.tenant, job.id, complete)
+    if done is None or done.status != JobStatus.COMPLETED:
+        return []
+    log.info("completed", extra={"job_id": job.id, "tenant": job.tenant})
+    return [JobCompleted.for_job(job.tenant, job.id)]
+
+
+def _count_attempt(job: JobDocument) -> bool:
+    job.processing_attempts += 1
+    return True
+
+
+async def on_failure(event: Event, deps: Deps, reason: str) -> list[Event]:
+    if not isinstance(event, JobQueued | JobStarted):
+        return []
+    failed = await fail_job(event.tenant, event.job_id, reason, deps)
+    return [e for e in failed if isinstance(e, JobFailed)]
+
+
+async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
+    engine: AsrEngine = deps.engine
+    options = TranscribeOptions(language=job.options.language, speaker_labels=job.options.speaker_labels)
+    segments: list[Segment] = []
+    language = job.options.language or ""
+    with tempfile.TemporaryDirectory(prefix="shenava-asr-") as tmp:
+        wav = Path(tmp) / "audio.wav"
+        await deps.media.download(job.media.normalized_key, wav)
+        for channel in range(max(job.media.channels, 1)):
+            run = await asyncio.to_thread(engine.transcribe_channel, wav, channel, options)
+            language = language or run.language
+            segments.extend(await _pull_segments(run.segments(), job, deps))
+    segments.sort(key=lambda s: (s.start, s.channel))
+    return Transcript(
+        job_id=job.id,
+        language=language,
+        duration=job.media.duration,
+        channels=job.media.channels,
+        segments=tuple(segments),
+    )
+
+
+async def _pull_segments(lazy: Iterator[Segment], job: JobDocument, deps: Deps) -> list[Segment]:
+    """Pull the engine's lazy segments off the event loop, looking for a stop between them."""
+    pulled: list[Segment] = []
+    last_check = time.monotonic()
+    while (segment := await asyncio.to_thread(next, lazy, None)) is not None:
+        pulled.append(segment)
+        if time.monotonic() - last_check >= STOP_CHECK_INTERVAL_S:
+            last_check = time.monotonic()
+            current = await deps.jobs.find(job.tenant, job.id)
+            if current is None or current.status != JobStatus.IN_PROGRESS:
+                raise JobStoppedWhileRunning(job.id)
+    return pulled
+
+
+SPEC = FunctionSpec(TRANSCRIBE, handle, on_failure)

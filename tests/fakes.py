@@ -1,0 +1,77 @@
+"""In-memory and on-disk fakes that implement the same protocols as the real adapters."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from functions.common.transcript import Segment, Word
+from functions.transcribe.engine_protocol import TranscribeOptions
+
+
+class DirMediaStore:
+    """A media bucket in a directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.metadata: dict[str, dict[str, str]] = {}
+
+    async def put_file(
+        self, key: str, path: Path, content_type: str, metadata: dict[str, str] | None = None
+    ) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        self.metadata[key] = dict(metadata or {})
+
+    async def download(self, key: str, path: Path) -> dict[str, str]:
+        source = self.root / key
+        if not source.exists():
+            raise FileNotFoundError(key)
+        shutil.copyfile(source, path)
+        return self.metadata.get(key, {})
+
+    async def delete(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+        self.metadata.pop(key, None)
+
+    async def delete_prefix(self, prefix: str) -> None:
+        for key in [k for k in self.metadata if k.startswith(prefix)]:
+            await self.delete(key)
+
+    def keys(self) -> list[str]:
+        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file())
+
+
+@dataclass
+class ScriptedRun:
+    language: str
+    scripted: list[Segment]
+
+    def segments(self) -> Iterator[Segment]:
+        yield from self.scripted
+
+
+@dataclass
+class ScriptedEngine:
+    """An engine that returns given segments per channel (for handler logic, not for ASR)."""
+
+    per_channel: dict[int, list[str]]
+    language: str = "en"
+    calls: list[tuple[int, TranscribeOptions]] = field(default_factory=list)
+
+    def transcribe_channel(self, wav_path: Path, channel: int, options: TranscribeOptions) -> ScriptedRun:
+        assert wav_path.exists()
+        self.calls.append((channel, options))
+        segments = []
+        for i, text in enumerate(self.per_channel.get(channel, [])):
+            words = tuple(
+                Word(text=w, start=i + j * 0.1, end=i + j * 0.1 + 0.1, confidence=0.9)
+                for j, w in enumerate(text.split())
+            )
+            segments.append(
+                Segment(channel=channel, start=float(i), end=i + 0.9, text=text, confidence=0.9, words=words)
+            )
+        return ScriptedRun(options.language or self.language, segments)

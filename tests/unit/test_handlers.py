@@ -1,0 +1,160 @@
+"""The handlers' logic over in-memory fakes (real ffprobe/ffmpeg, scripted engine)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from events.models import JobCompleted, JobFailed, JobQueued, JobStarted, ObjectCreated
+from functions.common.bootstrap import Deps
+from functions.common.jobs import JobDocument, JobStatus, Stage, result_key
+from functions.common.media_store import upload_key
+from functions.common.secrets import SecretBox
+from functions.common.settings import Settings
+from functions.common.state_store import MemoryStateStore
+from functions.ingest import handler as ingest
+from functions.transcribe import handler as transcribe
+from tests.fakes import DirMediaStore, ScriptedEngine
+
+
+def tone(path: Path, seconds: float = 1.0, channels: int = 1) -> Path:
+    layout = "stereo" if channels == 2 else "mono"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:duration={seconds}",
+            "-af",
+            f"aformat=channel_layouts={layout}",
+            "-ar",
+            "22050",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture
+async def deps(tmp_path: Path) -> AsyncIterator[Deps]:
+    settings = Settings(data_dir=tmp_path / "data", secret_key=SecretBox_key())
+    async with httpx.AsyncClient() as http:
+        yield Deps(
+            settings=settings,
+            state=MemoryStateStore(),
+            media=DirMediaStore(tmp_path / "media"),
+            http=http,
+            secrets=SecretBox(settings.secret_key),
+            engine=ScriptedEngine({0: ["left one", "left two"], 1: ["right one"]}),
+        )
+
+
+def SecretBox_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+async def uploaded(deps: Deps, media: Path) -> tuple[JobDocument, ObjectCreated]:
+    job = JobDocument(id="0190a000-0000-7000-8000-000000000001", tenant="t1", source="watson")
+    await deps.jobs.create(job)
+    key = upload_key("t1", job.id, media.name)
+    await deps.media.put_file(key, media, "audio/wav")
+    event = ObjectCreated(
+        id=f"shenava-media/{key}@e1", bucket="shenava-media", key=key, size=media.stat().st_size, etag="e1"
+    )
+    return job, event
+
+
+async def test_ingest_probes_normalises_and_queues_once(deps: Deps, tmp_path: Path) -> None:
+    job, event = await uploaded(deps, tone(tmp_path / "a.wav", 2.0, channels=2))
+    first = await ingest.handle(event, deps)
+    again = await ingest.handle(event, deps)
+    assert [type(e) for e in first] == [JobQueued]
+    assert [e.id for e in again] == [e.id for e in first]
+    stored = await deps.jobs.get("t1", job.id)
+    assert stored.stage == Stage.NORMALIZED
+    assert stored.media.channels == 2 and stored.media.sample_rate == 22050
+    assert abs(stored.media.duration - 2.0) < 0.05 and len(stored.media.md5) == 32
+    assert stored.media.normalized_key in deps.media.keys()  # type: ignore[attr-defined]  # noqa: SIM118
+
+
+async def test_ingest_fails_the_job_with_a_reason_for_random_bytes(deps: Deps, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(bytes(range(256)) * 40)
+    job, event = await uploaded(deps, junk)
+    produced = await ingest.handle(event, deps)
+    assert len(produced) == 1 and isinstance(produced[0], JobFailed)
+    stored = await deps.jobs.get("t1", job.id)
+    assert stored.status == JobStatus.FAILED
+    assert "not a readable audio or video file" in stored.failure_reason
+
+
+async def test_drop_folder_file_becomes_one_job_however_often_its_event_arrives(
+    deps: Deps, tmp_path: Path
+) -> None:
+    media = tone(tmp_path / "call.wav")
+    await deps.media.put_file("incoming/batch1/call.wav", media, "audio/wav")
+    event = ObjectCreated(id="x", bucket="shenava-media", key="incoming/batch1/call.wav", size=1, etag="e9")
+    first = await ingest.handle(event, deps)
+    second = await ingest.handle(event, deps)
+    assert len(first) == 1 and first[0].id == second[0].id
+    jobs = await deps.jobs.list_ids(deps.settings.drop_tenant)
+    assert len(jobs) == 1
+    job = await deps.jobs.get(deps.settings.drop_tenant, jobs[0])
+    assert (job.batch, job.filename, job.source) == ("batch1", "call.wav", "drop")
+
+
+async def test_objects_outside_the_media_prefixes_are_ignored(deps: Deps) -> None:
+    for key in ["normalized/t1/x.wav", "results/b/x.json", "incoming/", "incoming/b/"]:
+        event = ObjectCreated(id=key, bucket="shenava-media", key=key, etag="e")
+        assert await ingest.handle(event, deps) == []
+
+
+async def test_transcribe_claims_runs_each_channel_and_completes_once(deps: Deps, tmp_path: Path) -> None:
+    job, event = await uploaded(deps, tone(tmp_path / "s.wav", 1.0, channels=2))
+    [queued] = await ingest.handle(event, deps)
+    [started] = await transcribe.handle(queued, deps)
+    assert isinstance(started, JobStarted)
+    # a redelivered job.queued re-announces the same event id (the stream drops the repeat)
+    assert [e.id for e in await transcribe.handle(queued, deps)] == [started.id]
+    [completed] = await transcribe.handle(started, deps)
+    [again] = await transcribe.handle(started, deps)  # redelivered after completion
+    assert isinstance(completed, JobCompleted) and again.id == completed.id
+    stored = await deps.jobs.get("t1", job.id)
+    assert stored.status == JobStatus.COMPLETED and stored.completed_at is not None
+    transcript = (await deps.state.get(result_key("t1", job.id)))[0]  # type: ignore[index]
+    by_channel = {(s["channel"], s["text"]) for s in transcript["segments"]}
+    assert by_channel == {(0, "left one"), (0, "left two"), (1, "right one")}
+
+
+async def test_a_stopped_job_is_not_completed(deps: Deps, tmp_path: Path) -> None:
+    job, event = await uploaded(deps, tone(tmp_path / "m.wav"))
+    [queued] = await ingest.handle(event, deps)
+    [started] = await transcribe.handle(queued, deps)
+
+    def stop(current: JobDocument) -> bool:
+        current.status = JobStatus.STOPPED
+        return True
+
+    await deps.jobs.change("t1", job.id, stop)
+    assert await transcribe.handle(started, deps) == []
+    assert (await deps.jobs.get("t1", job.id)).status == JobStatus.STOPPED
+
+
+async def test_engine_failure_exhaustion_marks_the_job_failed(deps: Deps, tmp_path: Path) -> None:
+    job, event = await uploaded(deps, tone(tmp_path / "m.wav"))
+    [queued] = await ingest.handle(event, deps)
+    [failed] = await transcribe.on_failure(queued, deps, "engine crashed (gave up after 8 attempts)")
+    assert isinstance(failed, JobFailed)
+    stored = await deps.jobs.get("t1", job.id)
+    assert stored.status == JobStatus.FAILED and "engine crashed" in stored.failure_reason
