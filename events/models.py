@@ -9,7 +9,7 @@ twice for the same delivery publishes the same event id twice and the stream kee
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -60,7 +60,7 @@ class JobEvent(Event):
     job_id: str
 
     @classmethod
-    def for_job(cls, tenant: str, job_id: str, **payload: object) -> JobEvent:
+    def for_job(cls, tenant: str, job_id: str, **payload: Any) -> Self:
         kind = cls.model_fields["type"].default
         return cls(id=f"{job_id}.{kind}", tenant=tenant, job_id=job_id, **payload)
 
