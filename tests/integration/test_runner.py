@@ -36,8 +36,11 @@ SPEC = ConsumerSpec("probe", ("shenava.job.queued",))
 def nats_url(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     binary = shutil.which("nats-server") or str(Path(sys.executable).parent / "nats-server")
-    proc = subprocess.Popen([binary, "-js", "-sd", str(tmp_path / "js"), "-a", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "-js", "-sd", str(tmp_path / "js"), "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 10
     while True:  # readiness: the port accepts connections
         try:
@@ -56,11 +59,22 @@ def nats_url(tmp_path: Path) -> Iterator[str]:
 async def deps(tmp_path: Path, nats_url: str) -> AsyncIterator[Deps]:
     from cryptography.fernet import Fernet
 
-    settings = Settings(data_dir=tmp_path, nats_url=nats_url, ack_wait_s=1.0, max_deliver=3,
-                        retry_backoff_s=[0.1], secret_key=Fernet.generate_key().decode())
+    settings = Settings(
+        data_dir=tmp_path,
+        nats_url=nats_url,
+        ack_wait_s=1.0,
+        max_deliver=3,
+        retry_backoff_s=[0.1],
+        secret_key=Fernet.generate_key().decode(),
+    )
     async with httpx.AsyncClient() as http:
-        yield Deps(settings=settings, state=MemoryStateStore(), media=DirMediaStore(tmp_path),
-                   http=http, secrets=SecretBox(settings.secret_key))
+        yield Deps(
+            settings=settings,
+            state=MemoryStateStore(),
+            media=DirMediaStore(tmp_path),
+            http=http,
+            secrets=SecretBox(settings.secret_key),
+        )
 
 
 class Recorder:
@@ -144,8 +158,9 @@ async def test_heartbeats_keep_long_work_from_being_redelivered(deps: Deps) -> N
 async def test_a_message_exhausted_by_dead_workers_fails_its_job(deps: Deps) -> None:
     """Deliveries that are never acknowledged (a worker that keeps dying) raise the advisory."""
     nc, js = await connect(deps.settings)
-    config = ConsumerConfig(durable_name=SPEC.durable, filter_subjects=list(SPEC.subjects),
-                            ack_wait=0.5, max_deliver=2)
+    config = ConsumerConfig(
+        durable_name=SPEC.durable, filter_subjects=list(SPEC.subjects), ack_wait=0.5, max_deliver=2
+    )
     await js.add_consumer(deps.settings.stream_name, config)
     dying = await js.pull_subscribe_bind(SPEC.durable, stream=deps.settings.stream_name)
     recorder = Recorder("ok")
