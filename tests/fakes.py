@@ -41,7 +41,7 @@ class DirMediaStore:
         for key in [k for k in self.metadata if k.startswith(prefix)]:
             await self.delete(key)
 
-    def keys(self) -> list[str]:
+    def stored_keys(self) -> list[str]:
         return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file())
 
 

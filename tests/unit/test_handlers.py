@@ -85,7 +85,7 @@ async def test_ingest_probes_normalises_and_queues_once(deps: Deps, tmp_path: Pa
     assert stored.stage == Stage.NORMALIZED
     assert stored.media.channels == 2 and stored.media.sample_rate == 22050
     assert abs(stored.media.duration - 2.0) < 0.05 and len(stored.media.md5) == 32
-    assert stored.media.normalized_key in deps.media.keys()  # type: ignore[attr-defined]  # noqa: SIM118
+    assert stored.media.normalized_key in deps.media.stored_keys()  # type: ignore[attr-defined]
 
 
 async def test_ingest_fails_the_job_with_a_reason_for_random_bytes(deps: Deps, tmp_path: Path) -> None:

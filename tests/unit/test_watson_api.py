@@ -57,7 +57,7 @@ async def test_a_recognition_is_registered_and_its_media_stored(api: Api) -> Non
     assert response.status_code == 201
     body = response.json()
     assert body["status"] == "waiting" and body["url"].endswith(f"/v1/recognitions/{body['id']}")
-    assert any(k.startswith(f"uploads/acme/{body['id']}/") for k in api.media.keys())
+    assert any(k.startswith(f"uploads/acme/{body['id']}/") for k in api.media.stored_keys())
     job = JobDocument.model_validate((await api.state.get(f"tenants/acme/jobs/{body['id']}.json"))[0])  # type: ignore[index]
     assert job.options.language == "pt" and job.results_ttl_minutes == 7 * 24 * 60
 
@@ -110,7 +110,7 @@ async def test_multipart_audio_is_accepted(api: Api) -> None:
     files = {"audio": ("call.flac", b"f" * 300, "audio/flac")}
     response = await api.client.post("/v1/recognitions", files=files, headers=api.auth())
     assert response.status_code == 201
-    assert any(k.endswith("/call.flac") for k in api.media.keys())
+    assert any(k.endswith("/call.flac") for k in api.media.stored_keys())
 
 
 async def test_unknown_routes_and_methods_answer_json(api: Api) -> None:
