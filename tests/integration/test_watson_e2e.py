@@ -20,8 +20,10 @@ from tests.speech import espeak_wav
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asr]
 
-SPOKEN = "several tornadoes touched down as a line of severe thunderstorms swept through Colorado on Sunday"
-WER_LIMIT = 0.35  # the multilingual base model on espeak-ng English; measured ~0.1
+SPOKEN = (
+    "The weather today is sunny with a light breeze. Please send the report to the finance team before noon."
+)
+WER_LIMIT = 0.25  # the int8 multilingual base model on espeak-ng English; measured 0.0-0.12
 SECRET = "ThisIsMySecret"
 
 
@@ -265,6 +267,7 @@ async def test_notifications_arrive_after_the_receiver_comes_back(
         await asyncio.wait_for(failed_twice(), 120)
         await receiver.up()
         note = await receiver.next(60)
+        await pipeline.drained("notify")  # the delivery is recorded after the POST returns
         job = await deps.jobs.get("acme", job_id)
     assert note.json == {"id": job_id, "event": "recognitions.started", "user_token": ""}
     [delivery] = job.deliveries.values()
