@@ -7,7 +7,10 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-CONTEXT_FIELDS = ("job_id", "tenant", "event_id", "event_type", "attempt", "function")
+CONTEXT_FIELDS = (
+    "job_id", "tenant", "event_id", "event_type", "attempt", "function",
+    "child", "pid", "returncode", "uptime_s", "restart_in_s", "log",
+)
 
 
 class JsonFormatter(logging.Formatter):

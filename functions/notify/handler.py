@@ -84,9 +84,10 @@ async def on_failure(event: Event, deps: Deps, reason: str) -> list[Event]:
         pending = [d for d in job.deliveries.values() if not d.delivered and not d.given_up]
         for delivery in pending:
             delivery.given_up = True
+            last_error = delivery.attempts[-1].error if delivery.attempts else reason
             job.callback_failure_reason = (
                 f"the {delivery.event} notification to {delivery.url} failed after "
-                f"{len(delivery.attempts)} attempts: {delivery.attempts[-1].error if delivery.attempts else reason}"
+                f"{len(delivery.attempts)} attempts: {last_error}"
             )
         return bool(pending)
 

@@ -1,0 +1,93 @@
+"""Child processes for the embedded stack and the supervisor: start with a log file, stop politely.
+
+Children run in their own session, so a Ctrl-C in the terminal reaches only the parent, which
+then stops them in order. On Linux they also get SIGTERM if the parent dies (PR_SET_PDEATHSIG),
+so a killed supervisor or test run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    prctl = libc.prctl  # resolved in the parent: the child only makes the call
+
+    def set_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return set_death_signal
+
+
+_SET_DEATH_SIGNAL = _parent_death_signal()
+
+
+def venv_executable(name: str) -> str:
+    """An executable from this interpreter's bin directory (where pip put nats-server, weed)."""
+    candidate = Path(sys.executable).parent / name
+    if not candidate.exists():
+        raise FileNotFoundError(f"{name} not found next to {sys.executable}; pip install it")
+    return str(candidate)
+
+
+async def spawn(
+    argv: Sequence[str],
+    log_path: Path,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> asyncio.subprocess.Process:
+    """Start ``argv`` with stdout and stderr appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        stamp = datetime.now(UTC).isoformat()
+        log.write(f"--- {stamp} starting: {' '.join(argv)}\n".encode())
+        log.flush()
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+            preexec_fn=_SET_DEATH_SIGNAL,
+        )
+
+
+async def terminate(process: asyncio.subprocess.Process, timeout_s: float) -> int:
+    """SIGTERM, wait up to ``timeout_s``, then SIGKILL; return the exit status."""
+    if process.returncode is not None:
+        return process.returncode
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        return await asyncio.wait_for(process.wait(), timeout_s)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        return await process.wait()
+
+
+def log_tail(log_path: Path, lines: int = 20) -> str:
+    """The last lines of a log, for error messages when a child fails to start."""
+    if not log_path.exists():
+        return ""
+    with log_path.open("rb") as log:
+        log.seek(0, os.SEEK_END)
+        log.seek(max(0, log.tell() - 16384))
+        text = log.read().decode(errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
