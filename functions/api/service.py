@@ -7,12 +7,13 @@ calls the engine itself.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from functions.common.bootstrap import Deps
-from functions.common.errors import BadRequest, NotFound
+from functions.common.errors import BadRequest, NotFound, ServiceUnavailable
 from functions.common.jobs import (
     JobDocument,
     JobStatus,
@@ -24,6 +25,8 @@ from functions.common.jobs import (
 from functions.common.media_store import normalized_key, upload_key
 from functions.common.transcript import Transcript
 from functions.notify.callbacks import CallbackRegistry, Registration
+
+log = logging.getLogger("shenava.api")
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -72,7 +75,12 @@ class JobService:
         await self.deps.jobs.create(job)
         key = upload_key(job.tenant, job.id, filename)
         metadata = {"job-id": job.id, "tenant": job.tenant, "content-type": submission.content_type}
-        await self.deps.media.put_file(key, submission.media_path, submission.content_type, metadata)
+        try:
+            await self.deps.media.put_file(key, submission.media_path, submission.content_type, metadata)
+        except Exception as exc:  # no media, no job: never leave one waiting forever
+            log.exception("storing the media failed", extra={"job_id": job.id, "tenant": job.tenant})
+            await self.deps.jobs.delete(job.tenant, job.id)
+            raise ServiceUnavailable("the media could not be stored; try again later") from exc
         return job
 
     async def get(self, tenant: str, job_id: str) -> JobDocument:

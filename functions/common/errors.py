@@ -73,5 +73,9 @@ class Unprocessable(ApiError):
     status = 422
 
 
+class ServiceUnavailable(ApiError):
+    status = 503
+
+
 class OutboundRefused(ShenavaError):
     """An outbound request to a private, loopback or link-local address that is not allowed."""

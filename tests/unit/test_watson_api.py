@@ -185,3 +185,23 @@ async def test_callbacks_belong_to_their_tenant_and_can_be_unregistered(api: Api
         ).status_code == 404
     finally:
         await receiver.stop()
+
+
+class BrokenMediaStore(DirMediaStore):
+    async def put_file(self, key: str, path: Path, content_type: str, metadata: dict[str, str] | None = None) -> None:
+        raise ConnectionError("media bucket unreachable")
+
+
+async def test_media_storage_down_is_503_and_leaves_no_job(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key=Fernet.generate_key().decode())
+    state = MemoryStateStore()
+    app = create_app(settings, state=state, media=BrokenMediaStore(tmp_path / "media"))
+    key = await create_key(state, "acme")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shenava") as client:
+            headers = {"Authorization": f"Bearer {key}", "Content-Type": "audio/wav"}
+            response = await client.post("/v1/recognitions", content=b"x" * 500, headers=headers)
+            assert response.status_code == 503 and "try again" in response.json()["error"]
+            listed = await client.get("/v1/recognitions", headers=headers)
+            assert listed.json() == {"recognitions": []}
