@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     # ASR
     asr_model: str = ""  # a faster-whisper model directory; empty = the bundled multilingual base
     asr_device: str = "cpu"
-    asr_compute_type: str = "int8"
+    asr_compute_type: str = "auto"  # int8 on CPU, float16 on GPU
     asr_batch_size: int = 8
     asr_threads: int = 0
     asr_align_model: str = ""  # optional wav2vec2 alignment model directory
