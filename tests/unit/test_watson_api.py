@@ -188,7 +188,9 @@ async def test_callbacks_belong_to_their_tenant_and_can_be_unregistered(api: Api
 
 
 class BrokenMediaStore(DirMediaStore):
-    async def put_file(self, key: str, path: Path, content_type: str, metadata: dict[str, str] | None = None) -> None:
+    async def put_file(
+        self, key: str, path: Path, content_type: str, metadata: dict[str, str] | None = None
+    ) -> None:
         raise ConnectionError("media bucket unreachable")
 
 
