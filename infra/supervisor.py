@@ -130,7 +130,7 @@ def banner(settings: Settings, key_path: Path | None) -> str:
     lines = [f"Shenava API: {settings.base_url}"]
     if key_path is not None:
         lines += [
-            f"Development API key: {key_path}",
+            f"Development API key: {key_path.read_text().strip()}  (kept in {key_path})",
             "Try:",
             f'  curl -H "Authorization: Bearer $(cat {key_path})" {settings.base_url}/v1/recognitions',
         ]

@@ -30,8 +30,10 @@ def render_status(job: JobDocument) -> dict[str, Any]:
     }
     if job.callback and job.callback.user_token:
         body["user_token"] = job.callback.user_token
-    if job.failure_reason and job.status in {JobStatus.FAILED, JobStatus.STOPPED}:
-        body["warnings"] = [job.failure_reason]
+    warnings = [job.failure_reason] if job.status in {JobStatus.FAILED, JobStatus.STOPPED} else []
+    warnings.append(job.callback_failure_reason)
+    if any(warnings):
+        body["warnings"] = [w for w in warnings if w]
     return body
 
 

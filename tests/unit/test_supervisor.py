@@ -51,7 +51,9 @@ async def test_a_running_child_is_stopped_with_sigterm(tmp_path: Path) -> None:
 
 def test_banner_shows_the_api_the_key_file_and_a_curl(tmp_path: Path) -> None:
     settings = free_port_settings(tmp_path)
+    (tmp_path / "dev-api-key").write_text("shv_example\n")
     text = banner(settings, tmp_path / "dev-api-key")
     assert settings.base_url in text
+    assert "Development API key: shv_example" in text
     assert f'curl -H "Authorization: Bearer $(cat {tmp_path / "dev-api-key"})"' in text
     assert f"{settings.base_url}/v1/recognitions" in text

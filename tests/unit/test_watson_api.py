@@ -207,3 +207,18 @@ async def test_media_storage_down_is_503_and_leaves_no_job(tmp_path: Path) -> No
             assert response.status_code == 503 and "try again" in response.json()["error"]
             listed = await client.get("/v1/recognitions", headers=headers)
             assert listed.json() == {"recognitions": []}
+
+
+async def test_results_expire_after_their_ttl(api: Api) -> None:
+    from datetime import timedelta
+
+    from events.models import utcnow
+
+    job = JobDocument(id="0190a000-0000-7000-8000-0000000000cc", tenant="acme", status=JobStatus.COMPLETED)
+    job.expires_at = utcnow() - timedelta(seconds=1)
+    await api.state.create(f"tenants/acme/jobs/{job.id}.json", job.model_dump(mode="json"))
+    await api.state.put(result_key("acme", job.id), {"job_id": job.id})
+    response = await api.client.get(f"/v1/recognitions/{job.id}", headers=api.auth())
+    assert response.status_code == 404 and "expired" in response.json()["error"]
+    assert await api.state.get(result_key("acme", job.id)) is None
+    assert (await api.client.get("/v1/recognitions", headers=api.auth())).json() == {"recognitions": []}
