@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from events.bus import connect
 from functions.api import watson
+from functions.api.job_events import NatsJobEvents
 from functions.common.bootstrap import Deps, bootstrap
 from functions.common.errors import ApiError
 from functions.common.settings import Settings
@@ -77,12 +79,28 @@ def install_error_handlers(app: FastAPI) -> None:
         return render_error(request, 500, "internal error; the request was not completed")
 
 
+async def _connect_bus(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
+    """The bus, for the synchronous endpoints (waiting on job events) and for publishing."""
+    app.state.js = None
+    app.state.job_events = None
+    if not settings.nats_url:
+        return
+    nc, js = await connect(settings, name="shenava-api")
+    stack.push_async_callback(nc.drain)
+    job_events = NatsJobEvents()
+    await job_events.start(nc)
+    app.state.js, app.state.job_events = js, job_events
+
+
 def create_app(settings: Settings, **overrides: Any) -> FastAPI:
+    """The app; keyword overrides replace ``Deps`` fields (tests pass in-memory stores)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             deps: Deps = await stack.enter_async_context(bootstrap(settings, **overrides))
             app.state.deps = deps
+            await _connect_bus(app, settings, stack)
             yield
 
     app = FastAPI(
