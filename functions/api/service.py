@@ -97,11 +97,11 @@ class JobService:
         return Transcript.model_validate(found[0]) if found else None
 
     async def recent(self, tenant: str, limit: int) -> list[JobDocument]:
-        """The tenant's most recent jobs, newest first (ids sort by creation time)."""
+        """The tenant's most recent jobs, newest first, found through the index."""
         now, jobs = self.deps.clock(), []
-        for job_id in reversed(await self.deps.jobs.list_ids(tenant)):
-            job = await self.deps.jobs.find(tenant, job_id)
-            if job is None or job.status == JobStatus.DELETED:
+        for row in await self.deps.jobs.index.rows(tenant, lambda r: r.status != JobStatus.DELETED):
+            job = await self.deps.jobs.find(tenant, row.id)
+            if job is None:
                 continue
             if job.expired(now):
                 await self.purge(job)

@@ -9,14 +9,15 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.models import utcnow
 from functions.common.errors import NotFound
+from functions.common.job_index import JobIndex, JobRow
 from functions.common.state_store import Document, StateStore, update
 
 
@@ -149,13 +150,15 @@ def jobs_prefix(tenant: str) -> str:
 
 
 class JobRepository:
-    """Jobs of every tenant in the state store."""
+    """Jobs of every tenant in the state store, with their index rows kept in step."""
 
     def __init__(self, store: StateStore) -> None:
         self._store = store
+        self.index = JobIndex(store)
 
     async def create(self, job: JobDocument) -> None:
         await self._store.create(job_key(job.tenant, job.id), _dump(job))
+        await self.index.put(job.tenant, index_row(job))
 
     async def find(self, tenant: str, job_id: str) -> JobDocument | None:
         found = await self._store.get(job_key(tenant, job_id))
@@ -167,28 +170,62 @@ class JobRepository:
             raise NotFound(f"job {job_id} not found")
         return job
 
-    async def change(self, tenant: str, job_id: str, apply: Any) -> JobDocument | None:
+    async def change(
+        self, tenant: str, job_id: str, apply: Callable[[JobDocument], bool]
+    ) -> JobDocument | None:
         """Apply ``apply(job) -> bool`` (mutating a fresh copy; False = leave as is)."""
+        before: list[JobRow] = []
 
         def mutate(doc: Document | None) -> Document | None:
             if doc is None:
                 return None
             job = JobDocument.model_validate(doc)
+            before[:] = [index_row(job)]
             if not apply(job):
                 return None
             job.updated_at = utcnow()
             return _dump(job)
 
         doc = await update(self._store, job_key(tenant, job_id), mutate)
-        return JobDocument.model_validate(doc) if doc is not None else None
+        if doc is None:
+            return None
+        job = JobDocument.model_validate(doc)
+        if [index_row(job)] != before:
+            await self.index.put(tenant, index_row(job))
+        return job
 
     async def list_ids(self, tenant: str) -> list[str]:
+        """Every job id of the tenant, from the documents themselves (slow: use the index)."""
         prefix = jobs_prefix(tenant)
         return [k[len(prefix) : -len(".json")] for k in await self._store.list_keys(prefix)]
 
     async def delete(self, tenant: str, job_id: str) -> None:
         await self._store.delete(result_key(tenant, job_id))
         await self._store.delete(job_key(tenant, job_id))
+        await self.index.remove(tenant, job_id)
+
+    async def rebuild_index(self, tenant: str) -> int:
+        """Recreate the tenant's index from its job documents; returns the number of jobs."""
+        rows = []
+        for job_id in await self.list_ids(tenant):
+            job = await self.find(tenant, job_id)
+            if job is not None:
+                rows.append(index_row(job))
+        await self.index.replace_all(tenant, rows)
+        return len(rows)
+
+
+def index_row(job: JobDocument) -> JobRow:
+    return JobRow(
+        id=job.id,
+        status=job.status.value,
+        created_at=job.created_at.astimezone(UTC).isoformat(),
+        tag=job.tag,
+        filename=job.filename,
+        source=job.source,
+        failure_reason=job.failure_reason,
+        callback_failure_reason=job.callback_failure_reason,
+    )
 
 
 def _dump(job: JobDocument) -> Document:

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 
 from functions.api.app import create_app
 from functions.common.apikeys import create_key
-from functions.common.jobs import JobDocument, JobStatus, result_key
+from functions.common.jobs import JobDocument, JobRepository, JobStatus, result_key
 from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.common.transcript import Segment, Transcript, Word
@@ -121,7 +121,7 @@ async def test_unknown_routes_and_methods_answer_json(api: Api) -> None:
 async def test_completed_results_in_watson_shape_and_delete(api: Api) -> None:
     job = JobDocument(id="0190a000-0000-7000-8000-0000000000aa", tenant="acme", status=JobStatus.COMPLETED)
     job.options.timestamps = job.options.word_confidence = True
-    await api.state.create(f"tenants/acme/jobs/{job.id}.json", job.model_dump(mode="json"))
+    await JobRepository(api.state).create(job)
     words = (
         Word(text="several", start=1.0, end=1.52, confidence=0.9),
         Word(text="tornadoes", start=1.52, end=2.15, confidence=0.8),
@@ -154,7 +154,7 @@ async def test_completed_results_in_watson_shape_and_delete(api: Api) -> None:
 
 async def test_a_job_in_progress_cannot_be_deleted(api: Api) -> None:
     job = JobDocument(id="0190a000-0000-7000-8000-0000000000bb", tenant="acme", status=JobStatus.IN_PROGRESS)
-    await api.state.create(f"tenants/acme/jobs/{job.id}.json", job.model_dump(mode="json"))
+    await JobRepository(api.state).create(job)
     response = await api.client.delete(f"/v1/recognitions/{job.id}", headers=api.auth())
     assert response.status_code == 400 and "being processed" in response.json()["error"]
 
@@ -216,9 +216,13 @@ async def test_results_expire_after_their_ttl(api: Api) -> None:
 
     job = JobDocument(id="0190a000-0000-7000-8000-0000000000cc", tenant="acme", status=JobStatus.COMPLETED)
     job.expires_at = utcnow() - timedelta(seconds=1)
-    await api.state.create(f"tenants/acme/jobs/{job.id}.json", job.model_dump(mode="json"))
+    await JobRepository(api.state).create(job)
+    await api.state.put(result_key("acme", job.id), {"job_id": job.id})
+    listed = (await api.client.get("/v1/recognitions", headers=api.auth())).json()["recognitions"]
+    assert listed == []  # expired: left out of the list, and purged
+    assert await api.state.get(result_key("acme", job.id)) is None
+    await JobRepository(api.state).create(job)
     await api.state.put(result_key("acme", job.id), {"job_id": job.id})
     response = await api.client.get(f"/v1/recognitions/{job.id}", headers=api.auth())
     assert response.status_code == 404 and "expired" in response.json()["error"]
     assert await api.state.get(result_key("acme", job.id)) is None
-    assert (await api.client.get("/v1/recognitions", headers=api.auth())).json() == {"recognitions": []}

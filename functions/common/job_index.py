@@ -1,0 +1,114 @@
+"""Small index objects over a tenant's jobs, so listing and querying never read every job.
+
+A job's row lives in one shard: ``tenants/<t>/index/<yyyy-mm-dd>-<n>.json``, the day its id was
+made (ids are UUIDv7, so the day is in the id) and one of ``SHARDS`` buckets by id, which keeps
+concurrent writers of one day apart. A row holds what lists and filters need; the job document
+stays the source of truth, and ``rebuild`` recreates the shards from the documents.
+Shards are updated with the same conditional writes as every other document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from functions.common.state_store import Document, StateStore, update
+
+SHARDS = 8
+
+
+@dataclass(frozen=True)
+class JobRow:
+    id: str
+    status: str
+    created_at: str  # ISO 8601, UTC
+    tag: str = ""
+    filename: str = ""
+    source: str = ""
+    failure_reason: str = ""
+    callback_failure_reason: str = ""
+
+    def encode(self) -> list[str]:
+        return [
+            self.status,
+            self.created_at,
+            self.tag,
+            self.filename,
+            self.source,
+            self.failure_reason,
+            self.callback_failure_reason,
+        ]
+
+    @classmethod
+    def decode(cls, job_id: str, fields: list[str]) -> JobRow:
+        return cls(job_id, *fields)
+
+
+def id_time(job_id: str) -> datetime:
+    """The creation time in a UUIDv7 (milliseconds since the epoch in its first 48 bits)."""
+    try:
+        ms = uuid.UUID(job_id).int >> 80
+    except ValueError:
+        ms = 0
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def index_prefix(tenant: str) -> str:
+    return f"tenants/{tenant}/index/"
+
+
+def shard_key(tenant: str, job_id: str) -> str:
+    bucket = int(hashlib.sha256(job_id.encode()).hexdigest(), 16) % SHARDS
+    return f"{index_prefix(tenant)}{id_time(job_id):%Y-%m-%d}-{bucket}.json"
+
+
+class JobIndex:
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    async def put(self, tenant: str, row: JobRow) -> None:
+        def mutate(doc: Document | None) -> Document | None:
+            rows = (doc or {"rows": {}})["rows"]
+            if rows.get(row.id) == row.encode():
+                return None
+            rows[row.id] = row.encode()
+            return {"rows": rows}
+
+        await update(self._store, shard_key(tenant, row.id), mutate)
+
+    async def remove(self, tenant: str, job_id: str) -> None:
+        def mutate(doc: Document | None) -> Document | None:
+            if doc is None or job_id not in doc["rows"]:
+                return None
+            del doc["rows"][job_id]
+            return doc
+
+        await update(self._store, shard_key(tenant, job_id), mutate)
+
+    async def rows(self, tenant: str, keep: Callable[[JobRow], bool] = lambda _: True) -> list[JobRow]:
+        """Every row that ``keep`` accepts, newest first."""
+        found: list[JobRow] = []
+        for key in await self._store.list_keys(index_prefix(tenant)):
+            shard = await self._store.get(key)
+            if shard is None:
+                continue
+            for job_id, fields in shard[0]["rows"].items():
+                row = JobRow.decode(job_id, fields)
+                if keep(row):
+                    found.append(row)
+        found.sort(key=lambda r: r.id, reverse=True)
+        return found
+
+    async def replace_all(self, tenant: str, rows: Iterable[JobRow]) -> None:
+        """Write the shards from scratch (``rebuild``), dropping shards with no rows left."""
+        shards: dict[str, dict[str, list[str]]] = {}
+        for row in rows:
+            shards.setdefault(shard_key(tenant, row.id), {})[row.id] = row.encode()
+        for key in await self._store.list_keys(index_prefix(tenant)):
+            if key not in shards:
+                await self._store.delete(key)
+        for key, shard_rows in shards.items():
+            await self._store.put(key, {"rows": shard_rows})
