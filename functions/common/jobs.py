@@ -128,12 +128,22 @@ class JobDocument(BaseModel):
             self.expires_at = now + timedelta(minutes=self.results_ttl_minutes)
 
 
+_last_id_clock = 0
+
+
 def new_job_id() -> str:
-    """A UUIDv7: unique, and sorting by id sorts by creation time."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64
-    value |= 0b10 << 62 | rand & (2**62 - 1)
+    """A UUIDv7: unique, and sorting by id sorts by creation time.
+
+    The 12 bits after the millisecond hold the sub-millisecond fraction (RFC 9562, method 3),
+    bumped when needed so that ids made by one process are strictly increasing.
+    """
+    global _last_id_clock
+    ns = time.time_ns()
+    clock = max((ns // 1_000_000) << 12 | (ns % 1_000_000) * 4096 // 1_000_000, _last_id_clock + 1)
+    _last_id_clock = clock
+    ms, sub_ms = clock >> 12, clock & 0xFFF
+    rand = int.from_bytes(os.urandom(8), "big")
+    value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | sub_ms << 64 | 0b10 << 62 | rand & (2**62 - 1)
     return str(uuid.UUID(int=value))
 
 
