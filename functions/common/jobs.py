@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,6 +59,9 @@ class MediaFacts(BaseModel):
     channels: int = 0
     sample_rate: int = 0
     bit_rate: int = 0
+    bandwidth: float = 0.0  # Hz below which 99% of the spectral energy lies
+    redundant_channel: bool = False  # stereo whose channels carry the same signal
+    speech: list[float] = Field(default_factory=list)  # seconds of recognised speech per channel
 
 
 class RecognitionOptions(BaseModel):
@@ -66,6 +70,8 @@ class RecognitionOptions(BaseModel):
     timestamps: bool = False
     word_confidence: bool = False
     speaker_labels: bool = False
+    diarization_threshold: float | None = None  # None = the engine's default
+    hints: list[str] = Field(default_factory=list)  # words to bias the decoder towards
 
 
 class WatsonCallback(BaseModel):
@@ -112,6 +118,7 @@ class JobDocument(BaseModel):
     options: RecognitionOptions = Field(default_factory=RecognitionOptions)
     callback: WatsonCallback | None = None
     callback_urls: list[str] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)  # the TRD configuration, as honoured
     deliveries: dict[str, Delivery] = Field(default_factory=dict)
     failure_reason: str = ""
     callback_failure_reason: str = ""

@@ -9,6 +9,7 @@ the reason. Running twice for one object leaves the same state and the same even
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from events.models import Event, JobFailed, JobQueued, ObjectCreated
 from events.runner import FunctionSpec
 from events.subjects import INGEST
+from functions.common.audio_facts import AudioFacts, audio_facts
 from functions.common.bootstrap import Deps
 from functions.common.errors import PoisonError
 from functions.common.jobs import JobDocument, JobStatus, MediaFacts, Stage, new_job_id
@@ -120,16 +122,19 @@ async def _prepare_media(event: ObjectCreated, job: JobDocument, deps: Deps) -> 
             raise PoisonError("the uploaded media is gone from the media bucket") from exc
         facts = await probe(source)
         await normalise(source, target)
+        heard = await asyncio.to_thread(audio_facts, target)
         out_key = normalized_key(job.tenant, job.id)
         await deps.media.put_file(out_key, target, "audio/wav", {"job-id": job.id})
-    return _media_facts(event.key, out_key, facts, metadata.get("content-type", ""))
+    return _media_facts(event.key, out_key, facts, heard, metadata.get("content-type", ""))
 
 
-def _media_facts(key: str, out_key: str, facts: Probe, content_type: str) -> MediaFacts:
+def _media_facts(key: str, out_key: str, facts: Probe, heard: AudioFacts, content_type: str) -> MediaFacts:
     return MediaFacts(
         key=key,
         normalized_key=out_key,
         content_type=content_type,
+        bandwidth=heard.bandwidth,
+        redundant_channel=heard.redundant_channel,
         md5=facts.md5,
         size=facts.size,
         format=facts.format,

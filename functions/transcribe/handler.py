@@ -76,6 +76,7 @@ async def transcribe(event: JobStarted, deps: Deps) -> list[Event]:
     def complete(current: JobDocument) -> bool:
         if current.status != JobStatus.IN_PROGRESS:
             return False
+        current.media.speech = speech_per_channel(transcript)
         current.completed_now(deps.clock())
         return True
 
@@ -84,6 +85,14 @@ async def transcribe(event: JobStarted, deps: Deps) -> list[Event]:
         return []
     log.info("completed", extra={"job_id": job.id, "tenant": job.tenant})
     return [JobCompleted.for_job(job.tenant, job.id)]
+
+
+def speech_per_channel(transcript: Transcript) -> list[float]:
+    speech = [0.0] * max(transcript.channels, 1)
+    for segment in transcript.segments:
+        if segment.channel < len(speech):
+            speech[segment.channel] += segment.end - segment.start
+    return [round(s, 3) for s in speech]
 
 
 def _count_attempt(job: JobDocument) -> bool:
@@ -106,7 +115,8 @@ async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
     with tempfile.TemporaryDirectory(prefix="shenava-asr-") as tmp:
         wav = Path(tmp) / "audio.wav"
         await deps.media.download(job.media.normalized_key, wav)
-        for channel in range(max(job.media.channels, 1)):
+        channels = 1 if job.media.redundant_channel else max(job.media.channels, 1)
+        for channel in range(channels):
             run = await asyncio.to_thread(engine.transcribe_channel, wav, channel, options)
             language = language or run.language
             segments.extend(await _pull_segments(run.segments(), job, deps))

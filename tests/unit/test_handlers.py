@@ -21,8 +21,10 @@ from functions.transcribe import handler as transcribe
 from tests.fakes import DirMediaStore, ScriptedEngine
 
 
-def tone(path: Path, seconds: float = 1.0, channels: int = 1) -> Path:
-    layout = "stereo" if channels == 2 else "mono"
+def tone(path: Path, seconds: float = 1.0, channels: int = 1, same: bool = False) -> Path:
+    """A 440 Hz tone; in stereo the right channel is 880 Hz unless ``same``."""
+    right = "sin(440*2*PI*t)" if same else "sin(880*2*PI*t)"
+    expression = "sin(440*2*PI*t)" + (f"|{right}" if channels == 2 else "")
     subprocess.run(
         [
             "ffmpeg",
@@ -32,11 +34,7 @@ def tone(path: Path, seconds: float = 1.0, channels: int = 1) -> Path:
             "-f",
             "lavfi",
             "-i",
-            f"sine=frequency=440:duration={seconds}",
-            "-af",
-            f"aformat=channel_layouts={layout}",
-            "-ar",
-            "22050",
+            f"aevalsrc={expression}:s=22050:d={seconds}",
             str(path),
         ],
         check=True,
@@ -86,6 +84,18 @@ async def test_ingest_probes_normalises_and_queues_once(deps: Deps, tmp_path: Pa
     assert stored.media.channels == 2 and stored.media.sample_rate == 22050
     assert abs(stored.media.duration - 2.0) < 0.05 and len(stored.media.md5) == 32
     assert stored.media.normalized_key in deps.media.stored_keys()  # type: ignore[attr-defined]
+    assert 800 < stored.media.bandwidth < 900 and not stored.media.redundant_channel
+
+
+async def test_stereo_with_the_same_signal_twice_is_transcribed_once(deps: Deps, tmp_path: Path) -> None:
+    job, event = await uploaded(deps, tone(tmp_path / "dup.wav", 1.0, channels=2, same=True))
+    [queued] = await ingest.handle(event, deps)
+    [started] = await transcribe.handle(queued, deps)
+    await transcribe.handle(started, deps)
+    stored = await deps.jobs.get("t1", job.id)
+    assert stored.media.redundant_channel and stored.media.channels == 2
+    assert [channel for channel, _ in deps.engine.calls] == [0]
+    assert len(stored.media.speech) == 2 and stored.media.speech[1] == 0
 
 
 async def test_ingest_fails_the_job_with_a_reason_for_random_bytes(deps: Deps, tmp_path: Path) -> None:
@@ -135,6 +145,7 @@ async def test_transcribe_claims_runs_each_channel_and_completes_once(deps: Deps
     transcript = (await deps.state.get(result_key("t1", job.id)))[0]  # type: ignore[index]
     by_channel = {(s["channel"], s["text"]) for s in transcript["segments"]}
     assert by_channel == {(0, "left one"), (0, "left two"), (1, "right one")}
+    assert stored.media.speech == [1.8, 0.9]  # seconds of speech per channel
 
 
 async def test_a_stopped_job_is_not_completed(deps: Deps, tmp_path: Path) -> None:
