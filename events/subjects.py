@@ -27,4 +27,4 @@ INGEST = ConsumerSpec("ingest", (OBJECT_CREATED,))
 # transcribe takes a queued job (claims it, announces job.started) and then the started job
 # (runs the engine): the announcement reaches subscribers before the long work begins.
 TRANSCRIBE = ConsumerSpec("transcribe", (JOB_QUEUED, JOB_STARTED))
-NOTIFY = ConsumerSpec("notify", (JOB_STARTED, JOB_COMPLETED, JOB_FAILED))
+NOTIFY = ConsumerSpec("notify", (JOB_STARTED, JOB_COMPLETED, JOB_FAILED, JOB_STOPPED))

@@ -33,6 +33,9 @@ class DirMediaStore:
         shutil.copyfile(source, path)
         return self.metadata.get(key, {})
 
+    async def copy(self, source: str, target: str) -> None:
+        await self.put_file(target, self.root / source, "", self.metadata.get(source))
+
     async def delete(self, key: str) -> None:
         (self.root / key).unlink(missing_ok=True)
         self.metadata.pop(key, None)

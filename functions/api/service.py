@@ -7,28 +7,60 @@ calls the engine itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from functions.common.bootstrap import Deps
-from functions.common.errors import BadRequest, NotFound, ServiceUnavailable
+from functions.common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from functions.common.job_index import JobRow
 from functions.common.jobs import (
     JobDocument,
     JobStatus,
+    MediaFacts,
     RecognitionOptions,
     WatsonCallback,
     new_job_id,
     result_key,
 )
+from functions.common.fetch import FetchedMedia, FetchLimits, fetch_media
 from functions.common.media_store import normalized_key, upload_key
-from functions.common.transcript import Transcript
+from functions.common.probe import probe
+from functions.common.transcript import Segment, Transcript
 from functions.notify.callbacks import CallbackRegistry, Registration
 
 log = logging.getLogger("shenava.api")
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    page: int = 1
+    limit: int = 100
+    tag: str | None = None
+    filename: str | None = None
+    status: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def matches(self, row: JobRow) -> bool:
+        if self.status is None and row.status == JobStatus.DELETED:
+            return False
+        created = datetime.fromisoformat(row.created_at)
+        return (
+            (self.tag is None or row.tag == self.tag)
+            and (self.filename is None or row.filename == self.filename)
+            and (self.status is None or row.status == self.status)
+            and (self.start is None or created >= self.start)
+            and (self.end is None or created <= self.end)
+        )
 
 
 @dataclass(frozen=True)
@@ -43,6 +75,7 @@ class Submission:
     callback_urls: tuple[str, ...] = ()
     tag: str = ""
     results_ttl_minutes: int | None = None
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 def safe_filename(name: str) -> str:
@@ -70,6 +103,7 @@ class JobService:
             callback=submission.callback,
             callback_urls=list(submission.callback_urls),
             results_ttl_minutes=submission.results_ttl_minutes,
+            config=submission.config,
         )
         job.media.content_type = submission.content_type
         await self.deps.jobs.create(job)
@@ -123,8 +157,131 @@ class JobService:
         await self.deps.media.delete(normalized_key(job.tenant, job.id))
         await self.deps.jobs.delete(job.tenant, job.id)
 
+    async def stop(self, tenant: str, job_id: str) -> JobDocument:
+        """QUEUED or IN_PROGRESS → STOPPED; a running transcription notices between segments."""
+        await self.get(tenant, job_id)
+
+        def stop(job: JobDocument) -> bool:
+            if job.status not in {JobStatus.QUEUED, JobStatus.IN_PROGRESS}:
+                raise Conflict(f"only QUEUED or IN_PROGRESS jobs can be stopped; {job_id} is {job.status}")
+            job.status = JobStatus.STOPPED
+            return True
+
+        stopped = await self.deps.jobs.change(tenant, job_id, stop)
+        assert stopped is not None
+        return stopped
+
+    async def retry(self, tenant: str, job_id: str) -> JobDocument:
+        """A FAILED or STOPPED job's media again, as a new job (new id, QUEUED)."""
+        old = await self.get(tenant, job_id)
+        if old.status not in {JobStatus.FAILED, JobStatus.STOPPED}:
+            raise Conflict(f"only FAILED or STOPPED jobs can be retried; {job_id} is {old.status}")
+        job = JobDocument(
+            id=new_job_id(), tenant=tenant, source=old.source, filename=old.filename, tag=old.tag,
+            batch=old.batch, options=old.options, callback=old.callback, callback_urls=old.callback_urls,
+            config=old.config, results_ttl_minutes=old.results_ttl_minutes,
+            media=MediaFacts(content_type=old.media.content_type),
+        )
+        await self.deps.jobs.create(job)
+        try:
+            await self.deps.media.copy(
+                old.media.key or self._upload_of(old), upload_key(tenant, job.id, job.filename)
+            )
+        except FileNotFoundError as exc:
+            await self.deps.jobs.delete(tenant, job.id)
+            raise Conflict(f"the media of {job_id} is no longer stored; send the file again") from exc
+        return job
+
+    def _upload_of(self, job: JobDocument) -> str:
+        return upload_key(job.tenant, job.id, job.filename)
+
+    async def close(self, tenant: str, job_id: str) -> JobDocument:
+        """A finished job → DELETED: its media and results are removed, the record stays."""
+        job = await self.get(tenant, job_id)
+        if not job.status.finished:
+            raise Conflict(f"only STOPPED, FAILED or COMPLETED jobs can be deleted; {job_id} is {job.status}")
+        await self.deps.media.delete_prefix(f"uploads/{tenant}/{job_id}/")
+        await self.deps.media.delete(normalized_key(tenant, job_id))
+        await self.deps.state.delete(result_key(tenant, job_id))
+
+        def tombstone(current: JobDocument) -> bool:
+            current.status = JobStatus.DELETED
+            return True
+
+        deleted = await self.deps.jobs.change(tenant, job_id, tombstone)
+        assert deleted is not None
+        return deleted
+
+    async def query(self, tenant: str, query: JobQuery) -> tuple[int, list[JobRow]]:
+        """Index rows matching ``query``, newest first: the total and the requested page."""
+        rows = await self.deps.jobs.index.rows(tenant, query.matches)
+        start = (query.page - 1) * query.limit
+        return len(rows), rows[start : start + query.limit]
+
     async def register_callback(self, tenant: str, url: str, secret: str | None) -> Registration:
         settings = self.deps.settings
         return await self.callbacks.register(
             tenant, url, secret, self.deps.http, settings.callback_challenge_timeout_s
         )
+
+    async def submit_urls(
+        self, urls: Sequence[str], submission_for: Callable[[FetchedMedia], Submission]
+    ) -> list[JobDocument]:
+        """Download every media URL (see ``fetch``: guarded hop by hop, capped, timed, sniffed),
+        then submit each as a job. All or nothing: one refused URL and no job is made."""
+        limits = FetchLimits.from_settings(self.deps.settings)
+        gate = asyncio.Semaphore(FETCH_CONCURRENCY)
+        with tempfile.TemporaryDirectory(prefix="shenava-fetch-") as tmp:
+
+            async def fetch_one(index: int, url: str) -> FetchedMedia:
+                directory = Path(tmp) / str(index)
+                directory.mkdir()
+                async with gate:
+                    return await fetch_media(url, directory, limits)
+
+            tasks = [asyncio.create_task(fetch_one(i, url)) for i, url in enumerate(urls)]
+            try:
+                fetched = await asyncio.gather(*tasks)
+            finally:  # the first refusal ends the others' downloads too
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            return [await self.submit(submission_for(media)) for media in fetched]
+
+    async def store_transcribed(
+        self, submission: Submission, segments: Sequence[Segment], language: str
+    ) -> JobDocument:
+        """A job transcribed piece by piece elsewhere in the pipeline (a live stream's utterance
+        jobs): stored completed at once, media and transcript. It is created COMPLETED before its
+        media lands, so ingest leaves it alone and it is never transcribed twice."""
+        try:
+            facts = await probe(submission.media_path)
+        except PoisonError as exc:
+            raise BadRequest(f"the audio cannot be stored: {exc}") from exc
+        filename = safe_filename(submission.filename)
+        key = upload_key(submission.tenant, "", filename)
+        job = JobDocument(
+            id=new_job_id(), tenant=submission.tenant, source=submission.source, filename=filename,
+            tag=submission.tag, options=submission.options, results_ttl_minutes=submission.results_ttl_minutes,
+        )
+        key = upload_key(job.tenant, job.id, filename)
+        job.media = MediaFacts(
+            key=key, content_type=submission.content_type, md5=facts.md5, size=facts.size,
+            format=facts.format, codec=facts.codec, duration=facts.duration, channels=facts.channels,
+            sample_rate=facts.sample_rate, bit_rate=facts.bit_rate,
+        )
+        job.started_at = job.created_at
+        job.completed_now(self.deps.clock())
+        transcript = Transcript(
+            job_id=job.id, language=language, duration=facts.duration, channels=facts.channels,
+            segments=tuple(segments),
+        )
+        await self.deps.state.put(result_key(job.tenant, job.id), transcript.model_dump(mode="json"))
+        await self.deps.jobs.create(job)
+        try:
+            await self.deps.media.put_file(key, submission.media_path, submission.content_type, {"job-id": job.id})
+        except Exception as exc:
+            log.exception("storing the media failed", extra={"job_id": job.id, "tenant": job.tenant})
+            await self.deps.jobs.delete(job.tenant, job.id)
+            raise ServiceUnavailable("the media could not be stored; try again later") from exc
+        return job

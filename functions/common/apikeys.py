@@ -74,14 +74,29 @@ async def _create_from_cli(tenant: str, name: str) -> None:
         print(await create_key(deps.state, tenant, name))
 
 
+async def _set_callback_secret(tenant: str, secret: str) -> None:
+    from functions.common.bootstrap import bootstrap
+    from functions.notify.callbacks import set_tenant_secret
+
+    async with bootstrap(load_settings()) as deps:
+        await set_tenant_secret(deps.state, deps.secrets, tenant, secret)
+    print(f"notifications to {tenant}'s callback_urls are now signed (X-Callback-Signature)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m functions.common.apikeys")
     sub = parser.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create", help="create an API key for a tenant and print it")
     create.add_argument("--tenant", required=True)
     create.add_argument("--name", default="")
+    secret = sub.add_parser("callback-secret", help="sign a tenant's TRD callback_urls notifications")
+    secret.add_argument("--tenant", required=True)
+    secret.add_argument("--secret", required=True)
     args = parser.parse_args()
-    asyncio.run(_create_from_cli(args.tenant, args.name))
+    if args.command == "create":
+        asyncio.run(_create_from_cli(args.tenant, args.name))
+    else:
+        asyncio.run(_set_callback_secret(args.tenant, args.secret))
 
 
 if __name__ == "__main__":

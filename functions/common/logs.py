@@ -8,8 +8,18 @@ import sys
 from datetime import UTC, datetime
 
 CONTEXT_FIELDS = (
-    "job_id", "tenant", "event_id", "event_type", "attempt", "function",
-    "child", "pid", "returncode", "uptime_s", "restart_in_s", "log",
+    "job_id",
+    "tenant",
+    "event_id",
+    "event_type",
+    "attempt",
+    "function",
+    "child",
+    "pid",
+    "returncode",
+    "uptime_s",
+    "restart_in_s",
+    "log",
 )
 
 

@@ -37,6 +37,10 @@ class MediaStore(Protocol):
         """Write the object to ``path``; return its user metadata."""
         ...
 
+    async def copy(self, source: str, target: str) -> None:
+        """Copy inside the bucket; FileNotFoundError when ``source`` is gone."""
+        ...
+
     async def delete(self, key: str) -> None: ...
 
     async def delete_prefix(self, prefix: str) -> None: ...
@@ -71,6 +75,16 @@ class S3MediaStore:
                 while chunk := await body.read(UPLOAD_CHUNK):
                     out.write(chunk)
         return dict(response.get("Metadata", {}))
+
+    async def copy(self, source: str, target: str) -> None:
+        try:
+            await self._s3.copy_object(
+                Bucket=self._bucket, Key=target, CopySource={"Bucket": self._bucket, "Key": source}
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                raise FileNotFoundError(source) from exc
+            raise
 
     async def delete(self, key: str) -> None:
         await self._s3.delete_object(Bucket=self._bucket, Key=key)

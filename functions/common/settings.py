@@ -84,6 +84,31 @@ class Settings(BaseSettings):
     # Results
     results_ttl_minutes: int = 7 * 24 * 60
 
+    # AWS Lambda deployment (infra/template.yaml; see events/aws.py) and its media limit
+    aws_endpoint_url: str = ""  # SNS/SQS/SSM/Secrets Manager endpoint (LocalStack, moto); empty = AWS
+    events_topic_arn: str = ""  # SNS topic the Lambda functions publish events to
+    secret_key_parameter: str = ""  # SSM SecureString holding secret_key, read at cold start
+    api_key_seed_secret: str = ""  # Secrets Manager secret holding an API key registered at cold start
+    api_key_seed_tenant: str = "default"  # the tenant that key belongs to
+    max_media_seconds: float = 0.0  # ingest refuses longer media (0 = no limit); SAM sets it
+
+    # Media URLs (any dialect that takes them) and the Harf dialect
+    fetch_timeout_s: float = 300.0  # one media URL, every redirect and the whole body
+    fetch_max_redirects: int = 5
+    harf_language: str = "fa"  # what Harf requests are transcribed as unless they say; "" = detect
+    harf_wait_timeout_s: float = 600.0  # a wait=true request answers PENDING after this long
+    harf_task_timeout_s: float = 3600.0  # a task unfinished this long after submission is TIMEOUT
+    harf_stream_min_silence_s: float = 0.5  # a pause this long ends a live utterance
+    harf_stream_max_utterance_s: float = 12.0  # longer speech is cut at its longest pause
+    harf_stream_max_pending: int = 4  # utterances of one stream in the pipeline before reading waits
+    harf_stream_idle_timeout_s: float = 60.0  # a stream silent (no message) this long is closed
+
+    # Admission (TRD dialect)
+    sync_max_audio_s: float = 120.0  # longest audio the synchronous endpoint accepts (413 beyond)
+    sync_timeout_s: float = 600.0  # how long a synchronous request waits for its job
+    rate_limit_per_minute: int = 600  # requests per tenant per minute and API process (0 = off)
+    max_queue_depth: int = 1000  # jobs waiting for transcription before new jobs get 503 (0 = off)
+
     # Whether the service runs its own stack: decided from the environment alone, before the
     # embedded stack's endpoints file fills in its URLs.
     _external: bool | None = PrivateAttr(default=None)

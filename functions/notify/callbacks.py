@@ -36,6 +36,20 @@ class Callback:
     secret: str | None
 
 
+def tenant_secret_key(tenant: str) -> str:
+    return f"tenants/{tenant}/callback-secret.json"
+
+
+async def tenant_secret(store: StateStore, box: SecretBox, tenant: str) -> str | None:
+    """The tenant's secret for signing TRD ``callback_urls`` notifications, if it set one."""
+    found = await store.get(tenant_secret_key(tenant))
+    return box.open(found[0]["secret"]) if found else None
+
+
+async def set_tenant_secret(store: StateStore, box: SecretBox, tenant: str, secret: str) -> None:
+    await store.put(tenant_secret_key(tenant), {"secret": box.seal(secret), "set_at": utcnow().isoformat()})
+
+
 def callback_key(tenant: str, url: str) -> str:
     return f"tenants/{tenant}/callbacks/{hashlib.sha256(url.encode()).hexdigest()}.json"
 
@@ -76,15 +90,15 @@ class CallbackRegistry:
         return True
 
 
-def validate_callback_url(url: str) -> None:
+def validate_callback_url(url: str, field: str = "callback_url") -> None:
     if not url:
-        raise BadRequest("callback_url is required")
+        raise BadRequest(f"{field} is required")
     if len(url) > MAX_URL_LENGTH:
-        raise BadRequest(f"callback_url is longer than {MAX_URL_LENGTH} characters")
+        raise BadRequest(f"{field} is longer than {MAX_URL_LENGTH} characters")
     try:
         check_url(url)
     except OutboundRefused as exc:
-        raise BadRequest(f"callback_url is not usable: {exc}") from exc
+        raise BadRequest(f"{field} is not usable: {exc}") from exc
 
 
 async def challenge(url: str, secret: str | None, http: httpx.AsyncClient, timeout_s: float) -> None:

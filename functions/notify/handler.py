@@ -17,15 +17,16 @@ from dataclasses import dataclass
 
 import httpx
 
-from events.models import Event, JobCompleted, JobEvent, JobFailed, JobStarted
+from events.models import Event, JobCompleted, JobEvent, JobFailed, JobStarted, JobStopped
 from events.runner import FunctionSpec
 from events.subjects import NOTIFY
 from functions.common.bootstrap import Deps
 from functions.common.errors import OutboundRefused, RetryableError
 from functions.common.jobs import Delivery, DeliveryAttempt, JobDocument, result_key
+from functions.common.render_trd import render_job
 from functions.common.render_watson import render_results
 from functions.common.transcript import Transcript
-from functions.notify.callbacks import CallbackRegistry
+from functions.notify.callbacks import CallbackRegistry, tenant_secret
 from functions.notify.signing import sign
 
 log = logging.getLogger("shenava.notify")
@@ -37,10 +38,14 @@ WATSON_EVENTS: dict[str, tuple[str, ...]] = {
 }
 
 
+TRD_EVENTS = ("job.completed", "job.failed", "job.stopped")
+
+
 @dataclass(frozen=True)
 class Notification:
     url: str
     event: str  # the dialect's event name
+    dialect: str = "watson"  # watson: registered callback, Watson body; trd: the JOB to callback_urls
 
     @property
     def key(self) -> str:
@@ -58,13 +63,13 @@ class Outcome:
 
 
 async def handle(event: Event, deps: Deps) -> list[Event]:
-    if not isinstance(event, JobStarted | JobCompleted | JobFailed):
+    if not isinstance(event, JobStarted | JobCompleted | JobFailed | JobStopped):
         return []
     job = await deps.jobs.find(event.tenant, event.job_id)
     if job is None:
         return []
     undelivered = []
-    for notification in watson_notifications(job, event):
+    for notification in watson_notifications(job, event) + trd_notifications(job, event):
         if _delivered(job, notification):
             continue
         outcome = await _deliver(job, notification, deps)
@@ -104,6 +109,12 @@ def watson_notifications(job: JobDocument, event: JobEvent) -> list[Notification
     ]
 
 
+def trd_notifications(job: JobDocument, event: JobEvent) -> list[Notification]:
+    if event.type not in TRD_EVENTS:
+        return []
+    return [Notification(url, event.type, dialect="trd") for url in job.callback_urls]
+
+
 def _delivered(job: JobDocument, notification: Notification) -> bool:
     delivery = job.deliveries.get(notification.key)
     return delivery is not None and (delivery.delivered or delivery.given_up)
@@ -122,14 +133,27 @@ async def _watson_body(job: JobDocument, notification: Notification, deps: Deps)
     return json.dumps(body, ensure_ascii=False).encode()
 
 
-async def _deliver(job: JobDocument, notification: Notification, deps: Deps) -> Outcome:
+async def _body_and_secret(
+    job: JobDocument, notification: Notification, deps: Deps
+) -> tuple[bytes, str | None] | None:
+    """What to send and what to sign it with; None when the Watson callback was unregistered."""
+    if notification.dialect == "trd":
+        body = json.dumps({"job": render_job(job)}, ensure_ascii=False).encode()
+        return body, await tenant_secret(deps.state, deps.secrets, job.tenant)
     callback = await CallbackRegistry(deps.state, deps.secrets).find(job.tenant, notification.url)
     if callback is None:
+        return None
+    return await _watson_body(job, notification, deps), callback.secret
+
+
+async def _deliver(job: JobDocument, notification: Notification, deps: Deps) -> Outcome:
+    prepared = await _body_and_secret(job, notification, deps)
+    if prepared is None:
         return Outcome(None, "the callback URL is no longer registered")
-    body = await _watson_body(job, notification, deps)
+    body, secret = prepared
     headers = {"Content-Type": "application/json"}
-    if callback.secret:
-        headers["X-Callback-Signature"] = sign(callback.secret, body)
+    if secret:
+        headers["X-Callback-Signature"] = sign(secret, body)
     try:
         response = await deps.http.post(notification.url, content=body, headers=headers)
     except OutboundRefused as exc:

@@ -1,0 +1,126 @@
+"""The TRD v3 job configuration: the documented defaults, and what Shenava honours.
+
+Every field of the document is accepted with its documented default. A value Shenava cannot
+honour is refused with 422 naming the field; nothing is silently ignored. Unknown fields are
+refused too (a typo must not pass as a default).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from functions.common.errors import Unprocessable
+from functions.common.jobs import RecognitionOptions
+
+DEFAULT_LM = "builtin:slm/callcenter-small"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DualTone(Strict):
+    enabled: bool = False
+    row_freq: list[int] = Field(default_factory=lambda: [350, 697, 770, 852, 941])
+    col_freq: list[int] = Field(default_factory=lambda: [440, 1209, 1336, 1477, 1633])
+    start_time: float = 0
+    stop_time: float = 5
+    min_duration: float = 0.012
+
+
+class Vad(Strict):
+    chunk_max_silence: int = 1200
+    chunk_max_length: int = 3600
+    dual_tone: DualTone = Field(default_factory=DualTone)
+
+
+class Clustering(Strict):
+    threshold: float = -0.4
+    enabled: bool = True
+
+
+class Toggle(Strict):
+    enabled: bool = False
+
+
+class Diarization(Strict):
+    vad: Vad = Field(default_factory=Vad)
+    clustering: Clustering = Field(default_factory=Clustering)
+    descriptor: Toggle = Field(default_factory=Toggle)
+
+
+class Decoder(Strict):
+    max_sentences: int = Field(default=1, ge=1)
+    word_details: int = Field(default=1, ge=0)
+
+
+class Recognition(Strict):
+    lm: str = DEFAULT_LM
+    textify: Toggle = Field(default_factory=Toggle)
+    hints_words: list[str] = Field(default_factory=list)
+    decoder: Decoder = Field(default_factory=Decoder)
+    tasks: list[Any] = Field(default_factory=list)
+    language: str = "pt"  # Shenava's addition: CPqD's service is Portuguese-only
+
+
+class TrdConfig(Strict):
+    priority: int = Field(default=50, ge=0, le=100)
+    normalization: dict[str, Any] = Field(default_factory=dict)
+    diarization: Diarization = Field(default_factory=Diarization)
+    recognition: Recognition = Field(default_factory=Recognition)
+
+
+def parse_config(raw: str | None) -> TrdConfig:
+    if raw is None or not raw.strip():
+        return TrdConfig()
+    try:
+        data = json.loads(raw)
+        return TrdConfig.model_validate(data)
+    except json.JSONDecodeError as exc:
+        raise Unprocessable(f"config is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise Unprocessable(f"config.{where}: {error['msg']}") from exc
+
+
+def _refusals(config: TrdConfig) -> list[str]:
+    """Settings whose non-default values Shenava cannot honour yet, by name."""
+    default = TrdConfig()
+    checks = {
+        "priority (only the default 50: jobs run in arrival order)": config.priority != default.priority,
+        "normalization": bool(config.normalization),
+        "diarization.vad.chunk_max_silence": config.diarization.vad.chunk_max_silence != 1200,
+        "diarization.vad.chunk_max_length": config.diarization.vad.chunk_max_length != 3600,
+        "diarization.vad.dual_tone.enabled": config.diarization.vad.dual_tone.enabled,
+        "diarization.descriptor.enabled": config.diarization.descriptor.enabled,
+        "recognition.lm (only the built-in model)": config.recognition.lm != DEFAULT_LM,
+        "recognition.textify.enabled": config.recognition.textify.enabled,
+        "recognition.decoder.max_sentences (one alternative only)": config.recognition.decoder.max_sentences
+        != 1,
+        "recognition.decoder.word_details (0 or 1)": config.recognition.decoder.word_details > 1,
+        "recognition.tasks": bool(config.recognition.tasks),
+    }
+    return [name for name, refused in checks.items() if refused]
+
+
+def recognition_options(config: TrdConfig) -> RecognitionOptions:
+    """What the engine is asked to do; 422 for any setting it cannot honour."""
+    from functions.api.languages import language_of_model
+
+    refused = _refusals(config)
+    if refused:
+        raise Unprocessable("Shenava cannot honour these configuration settings: " + "; ".join(refused))
+    clustering = config.diarization.clustering
+    return RecognitionOptions(
+        language=language_of_model(None, config.recognition.language),
+        model=config.recognition.lm,
+        timestamps=True,
+        word_confidence=True,
+        speaker_labels=clustering.enabled,
+        diarization_threshold=clustering.threshold,
+        hints=[h.strip() for h in config.recognition.hints_words if h.strip()],
+    )

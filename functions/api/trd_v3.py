@@ -1,0 +1,229 @@
+"""CPqD Transcrição de Diálogos, API v3 (``/trd/v3``): jobs, results, queries.
+
+Owns its paths, its multipart fields (``upload_file``, ``config``, ``callback_urls``), its
+JOB rendering and its error body ``{"detail": message}``; the rest is the service core.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from starlette.datastructures import UploadFile
+
+from events.bus import publish_event
+from events.models import JobStopped
+from functions.api.admission import check_queue, rate_limiter
+from functions.api.auth import caller_tenant
+from functions.api.service import JobQuery, JobService, Submission
+from functions.api.trd_config import parse_config, recognition_options
+from functions.api.uploads import spool_upload
+from functions.common.errors import (
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    ShenavaError,
+    Unprocessable,
+)
+from functions.common.jobs import JobDocument, JobStatus
+from functions.common.probe import probe
+from functions.common.render_trd import render_csv, render_job, render_segments
+from functions.notify.callbacks import validate_callback_url
+
+PREFIX = "/trd/v3"
+router = APIRouter(prefix=PREFIX, tags=["CPqD TRD v3"])
+MAX_LIMIT = 1000
+
+
+def render_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": message})
+
+
+async def admitted_tenant(request: Request, tenant: Annotated[str, Depends(caller_tenant)]) -> str:
+    rate_limiter(request).check(tenant)
+    return tenant
+
+
+Tenant = Annotated[str, Depends(admitted_tenant)]
+Page = Annotated[int, Query(ge=1)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+def service(request: Request) -> JobService:
+    return JobService(request.app.state.deps)
+
+
+def _callback_urls(values: list[str]) -> list[str]:
+    """``callback_urls`` as repeated fields, a JSON list, or comma-separated."""
+    urls: list[str] = []
+    for value in values:
+        value = value.strip()
+        if value.startswith("["):
+            try:
+                urls.extend(str(u) for u in json.loads(value))
+            except json.JSONDecodeError as exc:
+                raise Unprocessable("callback_urls is not a valid JSON list") from exc
+        else:
+            urls.extend(u.strip() for u in value.split(",") if u.strip())
+    for url in urls:
+        validate_callback_url(url, field="callback_urls")
+    return urls
+
+
+async def _submission(request: Request, tenant: str, tag: str | None) -> tuple[Submission, Path]:
+    form = await request.form(max_files=1, max_fields=32)
+    upload = form.get("upload_file")
+    if not isinstance(upload, UploadFile):
+        raise Unprocessable("upload_file is required (multipart/form-data)")
+    raw_config = form.get("config")
+    config = parse_config(raw_config if isinstance(raw_config, str) else None)
+    options = recognition_options(config)
+    urls = _callback_urls([v for v in form.getlist("callback_urls") if isinstance(v, str)])
+    path = await spool_upload(upload, request.app.state.deps.settings)
+    submission = Submission(
+        tenant=tenant, source="trd", media_path=path, filename=upload.filename or "audio",
+        content_type=upload.content_type or "application/octet-stream", options=options,
+        callback_urls=tuple(urls), tag=tag or "", config=config.model_dump(),
+    )  # fmt: skip
+    return submission, path
+
+
+async def _check_sync_duration(path: Path, limit_s: float) -> None:
+    try:
+        facts = await probe(path)
+    except ShenavaError as exc:
+        raise BadRequest(str(exc)) from exc
+    if facts.duration > limit_s:
+        raise PayloadTooLarge(
+            f"the audio lasts {facts.duration:.1f} s; the synchronous limit is {limit_s:g} s"
+        )
+
+
+@router.post("/transcribe", summary="Transcribe a short file and wait for the result (≤ 120 s)")
+async def transcribe(request: Request, tenant: Tenant, tag: str | None = None) -> dict[str, Any]:
+    svc, app_state = service(request), request.app.state
+    if app_state.job_events is None:
+        raise BadRequest("synchronous transcription needs the event bus (SHENAVA_NATS_URL)")
+    await check_queue(app_state.js, svc.deps.settings)
+    submission, path = await _submission(request, tenant, tag)
+    try:
+        await _check_sync_duration(path, svc.deps.settings.sync_max_audio_s)
+        job = await svc.submit(submission)
+    finally:
+        path.unlink(missing_ok=True)
+    status = await app_state.job_events.wait_finished(
+        svc.deps.jobs, tenant, job.id, svc.deps.settings.sync_timeout_s
+    )
+    if not status.finished:
+        await svc.stop(tenant, job.id)
+        raise ServiceUnavailable(
+            f"the transcription did not finish within {svc.deps.settings.sync_timeout_s:g} s"
+        )
+    job = await svc.get(tenant, job.id)
+    body = await _job_with_segments(svc, job)
+    await svc.purge(job)  # the file is deleted when done, as documented
+    return body
+
+
+@router.post("/job/create", summary="Create an asynchronous transcription job")
+async def create(request: Request, tenant: Tenant, tag: str | None = None) -> dict[str, Any]:
+    svc = service(request)
+    await check_queue(request.app.state.js, svc.deps.settings)
+    submission, path = await _submission(request, tenant, tag)
+    try:
+        job = await svc.submit(submission)
+    finally:
+        path.unlink(missing_ok=True)
+    return {"job": render_job(job)}
+
+
+@router.get("/job", summary="List jobs")
+async def list_jobs(request: Request, tenant: Tenant, tag: str | None = None, page: Page = 1,
+                    limit: Limit = 100) -> dict[str, Any]:  # fmt: skip
+    total, rows = await service(request).query(tenant, JobQuery(page=page, limit=limit, tag=tag))
+    results = [
+        {"job": {"id": r.id, "filename": r.filename, "status": r.status, **({"tag": r.tag} if r.tag else {}),
+                 "callback_failure_reason": r.callback_failure_reason, "failure_reason": r.failure_reason}}
+        for r in rows
+    ]  # fmt: skip
+    return {"page": page, "limit": limit, "total": total, "results": results}
+
+
+@router.get("/job/status/{job_id}", summary="A job's status")
+async def status(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
+    return {"job": render_job(await service(request).get(tenant, job_id))}
+
+
+async def _job_with_segments(svc: JobService, job: JobDocument) -> dict[str, Any]:
+    transcript = await svc.transcript(job) if job.status == JobStatus.COMPLETED else None
+    return {"job": render_job(job), "segments": render_segments(job, transcript) if transcript else []}
+
+
+@router.get("/job/result/{job_id}", summary="A finished job's result, as JSON or CSV", response_model=None)
+async def result(request: Request, tenant: Tenant, job_id: str, format: str = "json") -> Any:
+    svc = service(request)
+    job = await svc.get(tenant, job_id)
+    if format not in {"json", "csv"}:
+        raise Unprocessable("format is json or csv")
+    if format == "json":
+        return await _job_with_segments(svc, job)
+    transcript = await svc.transcript(job) if job.status == JobStatus.COMPLETED else None
+    if transcript is None:
+        raise NotFound(f"the job {job_id} has no result ({job.status})")
+    return PlainTextResponse(render_csv(job, transcript), media_type="text/csv; charset=utf-8")
+
+
+@router.post("/job/stop/{job_id}", summary="Stop a QUEUED or IN_PROGRESS job")
+async def stop(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
+    job = await service(request).stop(tenant, job_id)
+    if request.app.state.js is not None:  # callback_urls hear of it (transcribe may say it again: same id)
+        await publish_event(request.app.state.js, JobStopped.for_job(tenant, job_id))
+    return {"job": render_job(job)}
+
+
+@router.post("/job/retry/{job_id}", summary="Run a FAILED or STOPPED job again, as a new job")
+async def retry(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
+    return {"job": render_job(await service(request).retry(tenant, job_id))}
+
+
+@router.delete("/job/{job_id}", summary="Delete a finished job's media and results")
+async def delete(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
+    return {"job": render_job(await service(request).close(tenant, job_id))}
+
+
+@router.get("/query/job", summary="Query jobs by fields and creation dates")
+async def query(
+    request: Request, tenant: Tenant, result: bool = False, tag: str | None = None,
+    filename: str | None = None, status: JobStatus | None = None, start_date: datetime | None = None,
+    end_date: datetime | None = None, page: Page = 1, limit: Limit = 100,
+) -> dict[str, Any]:  # fmt: skip
+    for name, value in (("start_date", start_date), ("end_date", end_date)):
+        if value is not None and value.tzinfo is None:
+            raise Unprocessable(f"{name} needs a time zone, e.g. 2022-03-13T00:00:00.000+00:00")
+    svc = service(request)
+    wanted = JobQuery(page=page, limit=limit, tag=tag, filename=filename,
+                      status=status.value if status else None, start=start_date, end=end_date)  # fmt: skip
+    total, rows = await svc.query(tenant, wanted)
+    results = []
+    for row in rows:
+        job = await svc.deps.jobs.find(tenant, row.id)
+        if job is not None:
+            results.append(await _job_with_segments(svc, job) if result else {"job": render_job(job)})
+    return {"page": page, "limit": limit, "total": total, "results": results}
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs() -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url=f"{PREFIX}/openapi.json", title="Shenava — CPqD TRD v3")
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi() -> dict[str, Any]:
+    return get_openapi(title="Shenava — CPqD TRD v3", version="3", routes=router.routes)
