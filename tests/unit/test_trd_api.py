@@ -51,9 +51,9 @@ async def trd(tmp_path: Path) -> AsyncIterator[Trd]:
     state, media = MemoryStateStore(), DirMediaStore(tmp_path / "media")
     app = create_app(settings, state=state, media=media)
     key = await create_key(state, "acme")
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client:
-            yield Trd(client, state, media, key)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+        yield Trd(client, state, media, key)
 
 
 async def test_create_answers_the_documented_job(trd: Trd) -> None:
@@ -231,11 +231,11 @@ async def test_requests_over_the_rate_get_429(tmp_path: Path) -> None:
     app = create_app(settings, state=state, media=DirMediaStore(tmp_path))
     headers = {"Authorization": f"Bearer {await create_key(state, 'acme')}"}
     other = {"Authorization": f"Bearer {await create_key(state, 'globex')}"}
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client:
-            codes = [(await client.get("/trd/v3/job", headers=headers)).status_code for _ in range(4)]
-            assert codes == [200, 200, 200, 429]
-            assert (await client.get("/trd/v3/job", headers=other)).status_code == 200
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+        codes = [(await client.get("/trd/v3/job", headers=headers)).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        assert (await client.get("/trd/v3/job", headers=other)).status_code == 200
 
 
 async def test_the_dialect_documents_itself(trd: Trd) -> None:
