@@ -51,8 +51,8 @@ async def trd(tmp_path: Path) -> AsyncIterator[Trd]:
     state, media = MemoryStateStore(), DirMediaStore(tmp_path / "media")
     app = create_app(settings, state=state, media=media)
     key = await create_key(state, "acme")
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s")
+    async with app.router.lifespan_context(app), client:
         yield Trd(client, state, media, key)
 
 
@@ -231,8 +231,8 @@ async def test_requests_over_the_rate_get_429(tmp_path: Path) -> None:
     app = create_app(settings, state=state, media=DirMediaStore(tmp_path))
     headers = {"Authorization": f"Bearer {await create_key(state, 'acme')}"}
     other = {"Authorization": f"Bearer {await create_key(state, 'globex')}"}
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s")
+    async with app.router.lifespan_context(app), client:
         codes = [(await client.get("/trd/v3/job", headers=headers)).status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]
         assert (await client.get("/trd/v3/job", headers=other)).status_code == 200
