@@ -13,8 +13,7 @@ import pytest
 from aiobotocore.session import get_session
 
 from functions.common.bootstrap import bootstrap, s3_client_args
-from functions.common.settings import Settings
-from tests.integration.pipeline import Pipeline, free_port, start_pipeline
+from tests.integration.pipeline import Pipeline
 from tests.receiver import Receiver
 from tests.speech import espeak_wav
 
@@ -29,25 +28,6 @@ SECRET = "ThisIsMySecret"
 
 def words(text: str) -> str:
     return re.sub(r"[^a-z' ]+", " ", text.lower()).strip()
-
-
-@pytest.fixture(scope="session")
-async def pipeline(
-    stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Pipeline]:
-    settings = stack_settings.model_copy(
-        update={
-            "api_port": free_port(),
-            "outbound_allowlist": "127.0.0.0/8",
-            "ack_wait_s": 6.0,
-            "retry_backoff_s": [0.5, 1.0, 2.0],
-            "notify_backoff_s": [0.5, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0, 8.0],
-            "callback_challenge_timeout_s": 3.0,
-        }
-    )
-    started, close = await start_pipeline(settings, tmp_path_factory.mktemp("logs"))
-    yield started
-    await close()
 
 
 @pytest.fixture(scope="session")
