@@ -26,6 +26,12 @@ class DirMediaStore:
         shutil.copyfile(path, target)
         self.metadata[key] = dict(metadata or {})
 
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        self.metadata[key] = {"content-type": content_type}
+
     async def download(self, key: str, path: Path) -> dict[str, str]:
         source = self.root / key
         if not source.exists():

@@ -17,7 +17,6 @@ from functions.common.settings import Settings, load_settings
 from functions.common.state_store import StateStore
 
 TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-DEV_TENANT = "dev"
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ async def ensure_dev_key(settings: Settings) -> str:
             key = path.read_text().strip()
             if await resolve_key(deps.state, key):
                 return key
-        key = await create_key(deps.state, DEV_TENANT, name="development")
+        key = await create_key(deps.state, settings.drop_tenant, name="development")
     path.write_text(key + "\n")
     path.chmod(0o600)
     return key

@@ -30,6 +30,7 @@ class JobRow:
     source: str = ""
     failure_reason: str = ""
     callback_failure_reason: str = ""
+    batch: str = ""
 
     def encode(self) -> list[str]:
         return [
@@ -40,6 +41,7 @@ class JobRow:
             self.source,
             self.failure_reason,
             self.callback_failure_reason,
+            self.batch,
         ]
 
     @classmethod

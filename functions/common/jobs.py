@@ -47,6 +47,19 @@ class Stage(StrEnum):
     RECOGNIZED = "RECOGNIZED"
 
 
+class Control(StrEnum):
+    """Whether the pipeline may move the job on (TRD batch control, before the job finishes)."""
+
+    IDLE = "IDLE"  # registered, waiting for a start
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"  # the current stage finishes, the next does not begin
+
+
+class Accounted(BaseModel):
+    seconds: float = 0.0
+    segments: int = 0
+
+
 class MediaFacts(BaseModel):
     key: str = ""  # the original object in the media bucket
     normalized_key: str = ""  # 16 kHz PCM WAV, every channel kept
@@ -103,6 +116,7 @@ class JobDocument(BaseModel):
     tenant: str
     status: JobStatus = JobStatus.QUEUED
     stage: Stage = Stage.INITIAL
+    control: Control = Control.RUNNING
     source: str = ""  # which door it came in: watson, trd, harf, drop
     filename: str = ""
     tag: str = ""
@@ -123,6 +137,11 @@ class JobDocument(BaseModel):
     failure_reason: str = ""
     callback_failure_reason: str = ""
     processing_attempts: int = 0
+    accounted: dict[str, Accounted] = Field(default_factory=dict)  # speech by segment status
+
+    @property
+    def may_advance(self) -> bool:
+        return self.control == Control.RUNNING and not self.status.finished
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -242,6 +261,7 @@ def index_row(job: JobDocument) -> JobRow:
         source=job.source,
         failure_reason=job.failure_reason,
         callback_failure_reason=job.callback_failure_reason,
+        batch=job.batch,
     )
 
 

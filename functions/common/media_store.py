@@ -33,6 +33,8 @@ class MediaStore(Protocol):
         self, key: str, path: Path, content_type: str, metadata: dict[str, str] | None = None
     ) -> None: ...
 
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
+
     async def download(self, key: str, path: Path) -> dict[str, str]:
         """Write the object to ``path``; return its user metadata."""
         ...
@@ -62,6 +64,9 @@ class S3MediaStore:
                 ContentType=content_type or "application/octet-stream",
                 Metadata=metadata or {},
             )
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        await self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
 
     async def download(self, key: str, path: Path) -> dict[str, str]:
         try:

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     # Media
     min_audio_bytes: int = 100
     max_audio_bytes: int = 1024**3
-    drop_tenant: str = "default"  # tenant that owns files dropped under incoming/
+    drop_tenant: str = "dev"  # tenant that owns files dropped under incoming/ (make up's dev key)
+    drop_autostart: bool = True  # dropped files start at once; False = IDLE until started
 
     # ASR
     asr_model: str = ""  # a faster-whisper model directory; empty = the bundled multilingual base

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from events.models import Event, JobFailed, JobQueued, ObjectCreated
@@ -21,7 +22,7 @@ from events.subjects import INGEST
 from functions.common.audio_facts import AudioFacts, audio_facts
 from functions.common.bootstrap import Deps
 from functions.common.errors import PoisonError
-from functions.common.jobs import JobDocument, JobStatus, MediaFacts, Stage, new_job_id
+from functions.common.jobs import Control, JobDocument, JobStatus, MediaFacts, Stage, new_job_id
 from functions.common.media_store import INCOMING, UPLOADS, normalized_key
 from functions.common.probe import Probe, normalise, probe
 from functions.common.state_store import AlreadyExists
@@ -33,27 +34,38 @@ async def handle(event: Event, deps: Deps) -> list[Event]:
     if not isinstance(event, ObjectCreated) or event.bucket != deps.settings.media_bucket:
         return []
     job = await job_for_object(event, deps)
-    if job is None:
-        return []
-    if job.status != JobStatus.QUEUED:
-        return []
-    if job.stage != Stage.INITIAL:  # already normalised: this is a repeated event
+    if job is None or not job.may_advance:
+        return []  # gone, finished, or held (IDLE/PAUSED) until a start
+    if job.stage not in {Stage.INITIAL, Stage.NORMALIZING}:  # already normalised: a repeated event
         return [JobQueued.for_job(job.tenant, job.id)]
+    await deps.jobs.change(job.tenant, job.id, _at_stage(Stage.NORMALIZING))
     try:
         facts = await _prepare_media(event, job, deps)
     except PoisonError as exc:
         return await fail_job(job.tenant, job.id, str(exc), deps)
 
     def record(current: JobDocument) -> bool:
-        if current.stage != Stage.INITIAL:
+        if current.stage not in {Stage.INITIAL, Stage.NORMALIZING}:
             return False
-        current.media = facts
+        current.media = facts.model_copy(update={"size": facts.size or current.media.size})
         current.stage = Stage.NORMALIZED
         return True
 
-    await deps.jobs.change(job.tenant, job.id, record)
+    done = await deps.jobs.change(job.tenant, job.id, record)
+    if done is None or not done.may_advance:  # paused while normalising: the stage ends here
+        return []
     log.info("queued", extra={"job_id": job.id, "tenant": job.tenant})
     return [JobQueued.for_job(job.tenant, job.id)]
+
+
+def _at_stage(stage: Stage) -> Callable[[JobDocument], bool]:
+    def move(job: JobDocument) -> bool:
+        if job.stage == stage:
+            return False
+        job.stage = stage
+        return True
+
+    return move
 
 
 async def on_failure(event: Event, deps: Deps, reason: str) -> list[Event]:
@@ -102,6 +114,7 @@ async def _register_dropped(event: ObjectCreated, deps: Deps) -> JobDocument | N
     job = JobDocument(
         id=job_id,
         tenant=tenant,
+        control=Control.RUNNING if deps.settings.drop_autostart else Control.IDLE,
         source="drop",
         batch=batch,
         filename=PurePosixPath(filename).name,
@@ -121,6 +134,12 @@ async def _prepare_media(event: ObjectCreated, job: JobDocument, deps: Deps) -> 
         except FileNotFoundError as exc:
             raise PoisonError("the uploaded media is gone from the media bucket") from exc
         facts = await probe(source)
+        limit = deps.settings.max_media_seconds
+        if limit and facts.duration > limit:
+            raise PoisonError(
+                f"the media lasts {facts.duration:.0f} s, more than this deployment's limit of "
+                f"{limit:.0f} s; long media needs the self-hosted workers (the NATS functions on containers)"
+            )
         await normalise(source, target)
         heard = await asyncio.to_thread(audio_facts, target)
         out_key = normalized_key(job.tenant, job.id)

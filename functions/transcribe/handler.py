@@ -12,17 +12,19 @@ completion is a conditional write and its event id is fixed, so it happens once.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from events.models import Event, JobCompleted, JobFailed, JobQueued, JobStarted, JobStopped
 from events.runner import FunctionSpec
 from events.subjects import TRANSCRIBE
 from functions.common.bootstrap import Deps
-from functions.common.jobs import JobDocument, JobStatus, Stage, result_key
+from functions.common.jobs import Accounted, JobDocument, JobStatus, Stage, result_key
+from functions.common.render_trd import render_csv, render_job, render_segments
 from functions.common.transcript import Segment, Transcript
 from functions.ingest.handler import fail_job
 from functions.transcribe.engine_protocol import AsrEngine, TranscribeOptions
@@ -46,9 +48,9 @@ async def handle(event: Event, deps: Deps) -> list[Event]:
 
 async def claim(event: JobQueued, deps: Deps) -> list[Event]:
     def start(job: JobDocument) -> bool:
-        if job.status != JobStatus.QUEUED:
-            return False
-        job.status, job.stage, job.started_at = JobStatus.IN_PROGRESS, Stage.RECOGNIZING, deps.clock()
+        if job.status != JobStatus.QUEUED or not job.may_advance:
+            return False  # already claimed, finished, or held (IDLE/PAUSED) until a start
+        job.status, job.stage, job.started_at = JobStatus.IN_PROGRESS, Stage.DIARIZING, deps.clock()
         return True
 
     job = await deps.jobs.change(event.tenant, event.job_id, start)
@@ -77,14 +79,27 @@ async def transcribe(event: JobStarted, deps: Deps) -> list[Event]:
         if current.status != JobStatus.IN_PROGRESS:
             return False
         current.media.speech = speech_per_channel(transcript)
+        current.accounted = accounted(transcript)
         current.completed_now(deps.clock())
         return True
 
     done = await deps.jobs.change(job.tenant, job.id, complete)
     if done is None or done.status != JobStatus.COMPLETED:
         return []
+    if done.batch:
+        await publish_drop_results(done, transcript, deps)
     log.info("completed", extra={"job_id": job.id, "tenant": job.tenant})
     return [JobCompleted.for_job(job.tenant, job.id)]
+
+
+async def publish_drop_results(job: JobDocument, transcript: Transcript, deps: Deps) -> None:
+    """Drop-folder users read results without the API: next to the batch, in the media bucket."""
+    body = {"job": render_job(job), "segments": render_segments(job, transcript)}
+    base = f"results/{job.batch}/{job.filename}"
+    await deps.media.put_bytes(
+        f"{base}.json", json.dumps(body, ensure_ascii=False).encode(), "application/json"
+    )
+    await deps.media.put_bytes(f"{base}.csv", render_csv(job, transcript).encode(), "text/csv; charset=utf-8")
 
 
 def speech_per_channel(transcript: Transcript) -> list[float]:
@@ -108,6 +123,7 @@ async def on_failure(event: Event, deps: Deps, reason: str) -> list[Event]:
 
 
 async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
+    """Per channel: speech regions (and speakers) first — the DIARIZED stage — then recognition."""
     engine: AsrEngine = deps.engine
     options = TranscribeOptions(language=job.options.language, speaker_labels=job.options.speaker_labels)
     segments: list[Segment] = []
@@ -116,8 +132,11 @@ async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
         wav = Path(tmp) / "audio.wav"
         await deps.media.download(job.media.normalized_key, wav)
         channels = 1 if job.media.redundant_channel else max(job.media.channels, 1)
-        for channel in range(channels):
-            run = await asyncio.to_thread(engine.transcribe_channel, wav, channel, options)
+        runs = [
+            await asyncio.to_thread(engine.transcribe_channel, wav, ch, options) for ch in range(channels)
+        ]
+        await deps.jobs.change(job.tenant, job.id, _diarized(deps))
+        for run in runs:
             language = language or run.language
             segments.extend(await _pull_segments(run.segments(), job, deps))
     segments.sort(key=lambda s: (s.start, s.channel))
@@ -128,6 +147,26 @@ async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
         channels=job.media.channels,
         segments=tuple(segments),
     )
+
+
+def _diarized(deps: Deps) -> Callable[[JobDocument], bool]:
+    def mark(job: JobDocument) -> bool:
+        if job.status != JobStatus.IN_PROGRESS:
+            return False
+        job.stage, job.diarized_at = Stage.RECOGNIZING, deps.clock()
+        return True
+
+    return mark
+
+
+def accounted(transcript: Transcript) -> dict[str, Accounted]:
+    """Speech seconds and segments by TRD segment status (RECOGNIZED, NO_MATCH)."""
+    totals: dict[str, Accounted] = {}
+    for segment in transcript.segments:
+        entry = totals.setdefault("RECOGNIZED" if segment.text.strip() else "NO_MATCH", Accounted())
+        entry.seconds = round(entry.seconds + segment.end - segment.start, 3)
+        entry.segments += 1
+    return totals
 
 
 async def _pull_segments(lazy: Iterator[Segment], job: JobDocument, deps: Deps) -> list[Segment]:
