@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from events.bus import connect
-from functions.api import trd_v3, watson
+from functions.api import harf, trd_batch, trd_v3, watson
 from functions.api.job_events import NatsJobEvents
 from functions.common.bootstrap import Deps, bootstrap
 from functions.common.errors import ApiError
@@ -27,6 +27,8 @@ ErrorRenderer = Callable[[int, str], JSONResponse]
 DIALECT_ERRORS: list[tuple[str, ErrorRenderer]] = [
     (watson.PREFIX, watson.render_error),
     (trd_v3.PREFIX, trd_v3.render_error),
+    (trd_batch.PREFIX, trd_v3.render_error),
+    (harf.PREFIX, harf.render_error),
 ]
 
 
@@ -117,6 +119,8 @@ def create_app(settings: Settings, **overrides: Any) -> FastAPI:
     install_error_handlers(app)
     app.include_router(watson.router)
     app.include_router(trd_v3.router)
+    app.include_router(trd_batch.router)
+    app.include_router(harf.router)
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:

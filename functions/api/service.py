@@ -17,27 +17,32 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from events.models import Event, JobQueued, ObjectCreated
 from functions.common.bootstrap import Deps
-from functions.common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from functions.common.errors import BadRequest, Conflict, NotFound, PoisonError, ServiceUnavailable
+from functions.common.fetch import FetchedMedia, FetchLimits, fetch_media
 from functions.common.job_index import JobRow
 from functions.common.jobs import (
+    Control,
     JobDocument,
     JobStatus,
     MediaFacts,
     RecognitionOptions,
+    Stage,
     WatsonCallback,
     new_job_id,
     result_key,
 )
-from functions.common.fetch import FetchedMedia, FetchLimits, fetch_media
 from functions.common.media_store import normalized_key, upload_key
 from functions.common.probe import probe
 from functions.common.transcript import Segment, Transcript
+from functions.ingest.handler import object_marker
 from functions.notify.callbacks import CallbackRegistry, Registration
 
 log = logging.getLogger("shenava.api")
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+FETCH_CONCURRENCY = 4  # media URLs of one request downloaded at once
 
 
 @dataclass(frozen=True)
@@ -177,9 +182,17 @@ class JobService:
         if old.status not in {JobStatus.FAILED, JobStatus.STOPPED}:
             raise Conflict(f"only FAILED or STOPPED jobs can be retried; {job_id} is {old.status}")
         job = JobDocument(
-            id=new_job_id(), tenant=tenant, source=old.source, filename=old.filename, tag=old.tag,
-            batch=old.batch, options=old.options, callback=old.callback, callback_urls=old.callback_urls,
-            config=old.config, results_ttl_minutes=old.results_ttl_minutes,
+            id=new_job_id(),
+            tenant=tenant,
+            source=old.source,
+            filename=old.filename,
+            tag=old.tag,
+            batch=old.batch,
+            options=old.options,
+            callback=old.callback,
+            callback_urls=old.callback_urls,
+            config=old.config,
+            results_ttl_minutes=old.results_ttl_minutes,
             media=MediaFacts(content_type=old.media.content_type),
         )
         await self.deps.jobs.create(job)
@@ -217,6 +230,88 @@ class JobService:
         rows = await self.deps.jobs.index.rows(tenant, query.matches)
         start = (query.page - 1) * query.limit
         return len(rows), rows[start : start + query.limit]
+
+    async def resume(self, tenant: str, job_id: str, strict: bool = True) -> tuple[JobDocument, Event | None]:
+        """IDLE or PAUSED → RUNNING, and the event that moves the job on from its stage.
+
+        ``strict``: a job in any other state is a conflict (for one file); else it is left alone
+        (for a batch, where RUNNING and finished files are skipped).
+        """
+        job = await self.get(tenant, job_id)
+        if job.status.finished or job.control == Control.RUNNING:
+            if strict:
+                state = "FINISHED or FAILED" if job.status.finished else "RUNNING"
+                raise Conflict(f"only IDLE or PAUSED files can be started; {job.filename} is {state}")
+            return job, None
+
+        def run(current: JobDocument) -> bool:
+            current.control = Control.RUNNING
+            return True
+
+        resumed = await self.deps.jobs.change(tenant, job_id, run)
+        assert resumed is not None
+        return resumed, self._next_step(resumed)
+
+    def _next_step(self, job: JobDocument) -> Event | None:
+        """A fresh event for the stage the job waits in (fresh ids: not dropped as repeats)."""
+        again = f"resume-{new_job_id()}"
+        if job.stage in {Stage.INITIAL, Stage.NORMALIZING}:
+            key = job.media.key or self._upload_of(job)
+            return ObjectCreated(id=f"{key}@{again}", bucket=self.deps.settings.media_bucket, key=key,
+                                 etag=job.media.etag, size=job.media.size, source="resume")  # fmt: skip
+        if job.status == JobStatus.QUEUED:
+            return JobQueued(id=f"{job.id}.job.queued.{again}", tenant=job.tenant, job_id=job.id)
+        return None  # recognising: it runs on
+
+    async def pause(self, tenant: str, job_id: str, strict: bool = True) -> JobDocument:
+        """RUNNING → PAUSED: the current stage finishes, the next one does not begin."""
+
+        def hold(job: JobDocument) -> bool:
+            if job.status.finished or job.control != Control.RUNNING:
+                if strict:
+                    raise Conflict(f"only RUNNING files can be stopped; {job.filename} is not running")
+                return False
+            job.control = Control.PAUSED
+            return True
+
+        await self.get(tenant, job_id)
+        paused = await self.deps.jobs.change(tenant, job_id, hold)
+        assert paused is not None
+        return paused
+
+    async def reset(self, tenant: str, job_id: str) -> JobDocument:
+        """The file again from INITIAL, IDLE, as a new job; the old job and its results are removed."""
+        old = await self.get(tenant, job_id)
+        job = JobDocument(
+            id=new_job_id(), tenant=tenant, source=old.source, filename=old.filename, tag=old.tag,
+            batch=old.batch, control=Control.IDLE, options=old.options, config=old.config,
+            callback_urls=old.callback_urls, results_ttl_minutes=old.results_ttl_minutes,
+            media=MediaFacts(key=old.media.key, etag=old.media.etag, size=old.media.size,
+                             content_type=old.media.content_type),
+        )  # fmt: skip
+        await self.deps.jobs.create(job)
+        if old.source == "drop":
+            dedupe = f"{self.deps.settings.media_bucket}/{old.media.key}@{old.media.etag}"
+            marker = {"tenant": tenant, "job_id": job.id, "object": dedupe}
+            await self.deps.state.put(object_marker(dedupe), marker)
+            await self.deps.media.delete(normalized_key(tenant, old.id))
+            await self.deps.jobs.delete(tenant, old.id)
+        else:
+            await self.deps.media.copy(
+                old.media.key or self._upload_of(old), upload_key(tenant, job.id, job.filename)
+            )
+            await self.purge(old)
+        return job
+
+    async def batch_jobs(self, tenant: str, batch: str) -> list[JobDocument]:
+        """The files of a drop-folder batch, oldest first; 404 for a batch with none."""
+        rows = await self.deps.jobs.index.rows(
+            tenant, lambda r: r.batch == batch and r.status != JobStatus.DELETED
+        )
+        jobs = [job for row in reversed(rows) if (job := await self.deps.jobs.find(tenant, row.id))]
+        if not jobs:
+            raise NotFound(f"no files in the batch {batch!r}")
+        return jobs
 
     async def register_callback(self, tenant: str, url: str, secret: str | None) -> Registration:
         settings = self.deps.settings
@@ -259,27 +354,42 @@ class JobService:
         except PoisonError as exc:
             raise BadRequest(f"the audio cannot be stored: {exc}") from exc
         filename = safe_filename(submission.filename)
-        key = upload_key(submission.tenant, "", filename)
         job = JobDocument(
-            id=new_job_id(), tenant=submission.tenant, source=submission.source, filename=filename,
-            tag=submission.tag, options=submission.options, results_ttl_minutes=submission.results_ttl_minutes,
+            id=new_job_id(),
+            tenant=submission.tenant,
+            source=submission.source,
+            filename=filename,
+            tag=submission.tag,
+            options=submission.options,
+            results_ttl_minutes=submission.results_ttl_minutes,
         )
         key = upload_key(job.tenant, job.id, filename)
         job.media = MediaFacts(
-            key=key, content_type=submission.content_type, md5=facts.md5, size=facts.size,
-            format=facts.format, codec=facts.codec, duration=facts.duration, channels=facts.channels,
-            sample_rate=facts.sample_rate, bit_rate=facts.bit_rate,
+            key=key,
+            content_type=submission.content_type,
+            md5=facts.md5,
+            size=facts.size,
+            format=facts.format,
+            codec=facts.codec,
+            duration=facts.duration,
+            channels=facts.channels,
+            sample_rate=facts.sample_rate,
+            bit_rate=facts.bit_rate,
         )
         job.started_at = job.created_at
         job.completed_now(self.deps.clock())
         transcript = Transcript(
-            job_id=job.id, language=language, duration=facts.duration, channels=facts.channels,
+            job_id=job.id,
+            language=language,
+            duration=facts.duration,
+            channels=facts.channels,
             segments=tuple(segments),
         )
         await self.deps.state.put(result_key(job.tenant, job.id), transcript.model_dump(mode="json"))
         await self.deps.jobs.create(job)
         try:
-            await self.deps.media.put_file(key, submission.media_path, submission.content_type, {"job-id": job.id})
+            metadata = {"job-id": job.id, "tenant": job.tenant}
+            await self.deps.media.put_file(key, submission.media_path, submission.content_type, metadata)
         except Exception as exc:
             log.exception("storing the media failed", extra={"job_id": job.id, "tenant": job.tenant})
             await self.deps.jobs.delete(job.tenant, job.id)

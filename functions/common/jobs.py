@@ -62,6 +62,7 @@ class Accounted(BaseModel):
 
 class MediaFacts(BaseModel):
     key: str = ""  # the original object in the media bucket
+    etag: str = ""  # of that object when it was registered (its events carry it)
     normalized_key: str = ""  # 16 kHz PCM WAV, every channel kept
     content_type: str = ""
     md5: str = ""

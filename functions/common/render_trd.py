@@ -129,3 +129,159 @@ def render_csv(job: JobDocument, transcript: Transcript) -> str:
             round(segment.confidence * 100), "", "", kbps, "",
         ])  # fmt: skip
     return out.getvalue()
+
+
+# --- The batch (drop-folder) API's shapes -------------------------------------------------
+
+STAGE_ORDER = ("INITIAL", "NORMALIZING", "NORMALIZED", "DIARIZING", "DIARIZED", "RECOGNIZING", "RECOGNIZED")
+
+
+def control_of(job: JobDocument) -> str:
+    if job.status == JobStatus.COMPLETED:
+        return "FINISHED"
+    if job.status in {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.DELETED}:
+        return "FAILED"
+    return job.control.value
+
+
+def http_date(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def clock_duration(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    return (
+        f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
+    )
+
+
+def _info(job: JobDocument) -> dict[str, Any]:
+    media = job.media
+    return {
+        "BitRate": str(media.bit_rate), "BitRateMode": "", "Channels": str(media.channels),
+        "Codec": _codec(media.codec), "Comment": "", "Compression_Mode": "",
+        "Duration": clock_duration(media.duration), "EncodedLibrary": "", "FileCreatedDate": "",
+        "FileModifiedDate": "", "FileSize": str(media.size), "Format": FORMAT_NAMES.get(media.format, media.format),
+        "InputSamplingRate": str(media.sample_rate), "OutputSamplingRate": "16000",
+        "RedundantChannel": media.redundant_channel, "Track": "",
+    }  # fmt: skip
+
+
+def render_record(job: JobDocument) -> dict[str, Any]:
+    """A registered audio file of the batch API."""
+    normalised = bool(job.media.normalized_key)
+    channels = 1 if job.media.redundant_channel else job.media.channels
+    record: dict[str, Any] = {
+        "batch": job.batch or None,
+        "control": control_of(job),
+        "create_date": http_date(job.created_at),
+        "filename": job.filename,
+        "format": job.filename.rsplit(".", 1)[-1].lower() if "." in job.filename else job.media.format,
+        "last_update": http_date(job.updated_at),
+        "md5": job.media.md5,
+        "size": job.media.size,
+        "status": job.stage.value,
+    }
+    if normalised:
+        record["audioChannels"] = [
+            {
+                "bandwidth": str(round(job.media.bandwidth)),
+                "channel": n + 1,
+                "duration": round(job.media.duration, 3),
+            }
+            for n in range(channels)
+        ]
+        record["info"] = _info(job)
+    if job.failure_reason:
+        record["failure_reason"] = job.failure_reason
+    return record
+
+
+def render_batch_result(job: JobDocument, transcript: Transcript | None) -> dict[str, Any]:
+    segments = [
+        {
+            "channel": s.channel + 1, "end": round(s.end, 3), "score": round(s.confidence * 100),
+            "speaker": s.speaker or str(s.channel + 1), "start": round(s.start, 3),
+            "status": "RECOGNIZED" if s.text.strip() else "NO_MATCH", "text": s.text.strip(),
+            "words": [{"text": w.text, "score": round(w.confidence * 100), "start_time": w.start,
+                       "end_time": w.end} for w in s.words],
+        }
+        for s in (transcript.segments if transcript else ())
+    ]  # fmt: skip
+    return {**render_record(job), "segments": segments}
+
+
+def render_file_status(job: JobDocument) -> dict[str, Any]:
+    accounted = {name: {"seconds": a.seconds, "segments": a.segments} for name, a in job.accounted.items()}
+    if job.status == JobStatus.IN_PROGRESS:
+        accounted.setdefault("PROCESSING", {"seconds": round(sum(job.media.speech), 3), "segments": 0})
+    return {
+        "accounted_speech": accounted,
+        "total_segments": sum(a.segments for a in job.accounted.values()),
+        "total_speech": round(sum(a.seconds for a in job.accounted.values()), 3),
+    }
+
+
+def _tally(groups: dict[str, dict[str, float]], name: str, size: int) -> None:
+    entry = groups.setdefault(name, {"bytes": 0, "files": 0})
+    entry["bytes"] += size
+    entry["files"] += 1
+
+
+def _reached(job: JobDocument, stage: str) -> bool:
+    return job.status == JobStatus.COMPLETED or STAGE_ORDER.index(job.stage.value) >= STAGE_ORDER.index(stage)
+
+
+def _eta(jobs: list[JobDocument]) -> float:
+    """Seconds left: the audio still to do at the real-time factor the batch has shown so far."""
+    rates = [
+        (j.completed_at - j.started_at).total_seconds() / j.media.duration
+        for j in jobs
+        if j.completed_at and j.started_at and j.media.duration > 0
+    ]
+    rate = sum(rates) / len(rates) if rates else 0.5
+    left = sum(j.media.duration for j in jobs if not j.status.finished)
+    return round(left * rate, 1)
+
+
+def _transcribed_channels(job: JobDocument) -> int:
+    return 1 if job.media.redundant_channel else max(job.media.channels, 1)
+
+
+def render_batch_status(batch: str, jobs: list[JobDocument]) -> dict[str, Any]:
+    control: dict[str, dict[str, float]] = {}
+    status: dict[str, dict[str, float]] = {}
+    recognition: dict[str, dict[str, float]] = {}
+    for job in jobs:
+        _tally(control, control_of(job), job.media.size)
+        _tally(status, job.stage.value, job.media.size)
+        for name, accounted in job.accounted.items():
+            entry = recognition.setdefault(name, {"seconds": 0.0, "segments": 0})
+            entry["seconds"] = round(entry["seconds"] + accounted.seconds, 3)
+            entry["segments"] += accounted.segments
+    files = len(jobs) or 1
+    total_audio = sum(j.media.duration for j in jobs)
+    total_audio_ch = sum(
+        j.media.duration * (1 if j.media.redundant_channel else max(j.media.channels, 1)) for j in jobs
+    )
+    total_speech = round(sum(a.seconds for j in jobs for a in j.accounted.values()), 3)
+    done = [j for j in jobs if j.status.finished]
+    return {
+        "ETA": _eta(jobs),
+        "accounted_control": control,
+        "accounted_recognition": recognition,
+        "accounted_status": status,
+        "batch": batch,
+        "diarization": round(sum(_reached(j, "DIARIZED") for j in jobs) / files, 4),
+        "normalization": round(sum(_reached(j, "NORMALIZED") for j in jobs) / files, 4),
+        "progress": round(len(done) / files, 4),
+        "recognition": round(sum(_reached(j, "RECOGNIZED") for j in jobs) / files, 4),
+        "speech2audio_rate": round(total_speech / total_audio, 7) if total_audio else 0.0,
+        "speech2audio_rate_ch": round(total_speech / total_audio_ch, 7) if total_audio_ch else 0.0,
+        "total_audio": round(total_audio, 3),
+        "total_audio_ch": round(total_audio_ch, 3),
+        "total_bytes": sum(j.media.size for j in jobs),
+        "total_files": len(jobs),
+        "total_segments": sum(a.segments for j in jobs for a in j.accounted.values()),
+        "total_speech": total_speech,
+    }

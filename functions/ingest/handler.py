@@ -47,7 +47,7 @@ async def handle(event: Event, deps: Deps) -> list[Event]:
     def record(current: JobDocument) -> bool:
         if current.stage not in {Stage.INITIAL, Stage.NORMALIZING}:
             return False
-        current.media = facts.model_copy(update={"size": facts.size or current.media.size})
+        current.media = facts.model_copy(update={"etag": current.media.etag})
         current.stage = Stage.NORMALIZED
         return True
 
@@ -98,18 +98,26 @@ async def job_for_object(event: ObjectCreated, deps: Deps) -> JobDocument | None
     return None
 
 
+def object_marker(dedupe_key: str) -> str:
+    """Where a drop-folder object's job id is remembered (reset points it at a new job)."""
+    return f"objects/{hashlib.sha256(dedupe_key.encode()).hexdigest()}.json"
+
+
 async def _register_dropped(event: ObjectCreated, deps: Deps) -> JobDocument | None:
     """A drop-folder file's job: one per ``bucket/key@etag``, whoever sees the event first."""
-    marker = f"objects/{hashlib.sha256(event.dedupe_key.encode()).hexdigest()}.json"
-    tenant = deps.settings.drop_tenant
-    job_id = new_job_id()
+    marker = object_marker(event.dedupe_key)
+    tenant, job_id = deps.settings.drop_tenant, new_job_id()
     try:
         await deps.state.create(marker, {"tenant": tenant, "job_id": job_id, "object": event.dedupe_key})
     except AlreadyExists:
         found = await deps.state.get(marker)
         if found is None:
             return None
-        return await deps.jobs.find(str(found[0]["tenant"]), str(found[0]["job_id"]))
+        tenant, job_id = str(found[0]["tenant"]), str(found[0]["job_id"])
+        existing = await deps.jobs.find(tenant, job_id)
+        if existing is not None:
+            return existing
+        # the marker was written but the job was not (a worker died between the two): make it now
     batch, filename = event.key[len(INCOMING) :].split("/", 1)
     job = JobDocument(
         id=job_id,
@@ -118,9 +126,12 @@ async def _register_dropped(event: ObjectCreated, deps: Deps) -> JobDocument | N
         source="drop",
         batch=batch,
         filename=PurePosixPath(filename).name,
-        media=MediaFacts(key=event.key, size=event.size),
+        media=MediaFacts(key=event.key, size=event.size, etag=event.etag or event.sequencer),
     )
-    await deps.jobs.create(job)
+    try:
+        await deps.jobs.create(job)
+    except AlreadyExists:
+        return await deps.jobs.find(tenant, job_id)
     return job
 
 

@@ -24,7 +24,7 @@ from events.runner import FunctionSpec
 from events.subjects import TRANSCRIBE
 from functions.common.bootstrap import Deps
 from functions.common.jobs import Accounted, JobDocument, JobStatus, Stage, result_key
-from functions.common.render_trd import render_csv, render_job, render_segments
+from functions.common.render_trd import render_batch_result, render_csv
 from functions.common.transcript import Segment, Transcript
 from functions.ingest.handler import fail_job
 from functions.transcribe.engine_protocol import AsrEngine, TranscribeOptions
@@ -94,7 +94,7 @@ async def transcribe(event: JobStarted, deps: Deps) -> list[Event]:
 
 async def publish_drop_results(job: JobDocument, transcript: Transcript, deps: Deps) -> None:
     """Drop-folder users read results without the API: next to the batch, in the media bucket."""
-    body = {"job": render_job(job), "segments": render_segments(job, transcript)}
+    body = render_batch_result(job, transcript)
     base = f"results/{job.batch}/{job.filename}"
     await deps.media.put_bytes(
         f"{base}.json", json.dumps(body, ensure_ascii=False).encode(), "application/json"

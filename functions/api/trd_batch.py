@@ -1,0 +1,156 @@
+"""CPqD TRD batch API (``/trd/transcription``, ``/trd/audiofile``): the drop folder's control.
+
+Files written by any S3 client to ``incoming/<batch>/<file>`` are registered by ingest as jobs
+of the drop tenant (``SHENAVA_DROP_TENANT``); this dialect starts, pauses, resets and reads
+them one by one or a batch at a time, in the document's shapes. Errors: ``{"detail": …}``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from events.bus import publish_event
+from events.models import Event
+from functions.api.auth import caller_tenant
+from functions.api.service import JobService
+from functions.common.errors import Unprocessable
+from functions.common.jobs import JobDocument, JobStatus
+from functions.common.render_trd import (
+    render_batch_result,
+    render_batch_status,
+    render_csv,
+    render_file_status,
+    render_record,
+)
+
+PREFIX = "/trd"
+router = APIRouter(prefix=PREFIX, tags=["CPqD TRD batch (drop folder)"])
+Tenant = Annotated[str, Depends(caller_tenant)]
+BATCH_FORMATS = ("json", "csv", "json-array")
+
+
+def service(request: Request) -> JobService:
+    return JobService(request.app.state.deps)
+
+
+def file_url(request: Request, job_id: str) -> str:
+    return f"{request.app.state.deps.settings.base_url}{PREFIX}/audiofile/{job_id}"
+
+
+async def _announce(request: Request, event: Event | None) -> None:
+    if event is None:
+        return
+    if request.app.state.js is None:
+        raise Unprocessable("starting a file needs the event bus (SHENAVA_NATS_URL)")
+    await publish_event(request.app.state.js, event)
+
+
+async def _result(svc: JobService, job: JobDocument) -> dict[str, Any]:
+    transcript = await svc.transcript(job) if job.status == JobStatus.COMPLETED else None
+    return render_batch_result(job, transcript)
+
+
+@router.get("/audiofile/{job_id}", summary="A registered audio file")
+async def audiofile(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
+    return render_record(await service(request).get(tenant, job_id))
+
+
+@router.get("/transcription/start/audiofile/{job_id}", summary="Start (or resume) one file")
+async def start_file(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
+    job, step = await service(request).resume(tenant, job_id)
+    await _announce(request, step)
+    return render_record(job)
+
+
+@router.get("/transcription/start/batch/{batch}", summary="Start every IDLE or PAUSED file of a batch")
+async def start_batch(request: Request, tenant: Tenant, batch: str) -> dict[str, str]:
+    svc = service(request)
+    started = {}
+    for job in await svc.batch_jobs(tenant, batch):
+        job, step = await svc.resume(tenant, job.id, strict=False)
+        await _announce(request, step)
+        started[job.filename] = file_url(request, job.id)
+    return started
+
+
+@router.get("/transcription/stop/audiofile/{job_id}", summary="Pause one file after its current stage")
+async def stop_file(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
+    return render_record(await service(request).pause(tenant, job_id))
+
+
+@router.get("/transcription/stop/batch/{batch}", summary="Pause every RUNNING file of a batch")
+async def stop_batch(request: Request, tenant: Tenant, batch: str) -> dict[str, str]:
+    svc = service(request)
+    return {
+        (await svc.pause(tenant, job.id, strict=False)).filename: file_url(request, job.id)
+        for job in await svc.batch_jobs(tenant, batch)
+    }
+
+
+@router.get("/transcription/status/audiofile/{job_id}", summary="Recognition progress of one file")
+async def status_file(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
+    return render_file_status(await service(request).get(tenant, job_id))
+
+
+@router.get("/transcription/status/batch/{batch}", summary="Progress and accounting of a batch")
+async def status_batch(request: Request, tenant: Tenant, batch: str) -> dict[str, Any]:
+    return render_batch_status(batch, await service(request).batch_jobs(tenant, batch))
+
+
+@router.get("/transcription/reset/audiofile/{job_id}", summary="Forget a file's transcription (new id)")
+async def reset_file(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
+    return render_record(await service(request).reset(tenant, job_id))
+
+
+@router.get("/transcription/reset/batch/{batch}", summary="Reset unfinished or failed files (hard: all)")
+async def reset_batch(request: Request, tenant: Tenant, batch: str, hard: bool = False) -> dict[str, Any]:
+    svc = service(request)
+    for job in await svc.batch_jobs(tenant, batch):
+        if hard or job.status != JobStatus.COMPLETED:
+            await svc.reset(tenant, job.id)
+    return render_batch_status(batch, await svc.batch_jobs(tenant, batch))
+
+
+@router.get(
+    "/transcription/result/audiofile/{job_id}", summary="A file's result, JSON or CSV", response_model=None
+)
+async def result_file(request: Request, tenant: Tenant, job_id: str, format: str = "json") -> Any:
+    svc = service(request)
+    job = await svc.get(tenant, job_id)
+    if format.lower() == "csv":
+        transcript = await svc.transcript(job) if job.status == JobStatus.COMPLETED else None
+        if transcript is None:
+            raise Unprocessable(f"{job.filename} has no result yet ({job.stage})")
+        return PlainTextResponse(render_csv(job, transcript), media_type="text/csv; charset=utf-8")
+    if format.lower() != "json":
+        raise Unprocessable("format is json or csv")
+    return await _result(svc, job)
+
+
+@router.get("/transcription/result/batch/{batch}", summary="A batch's results as a ZIP", response_model=None)
+async def result_batch(request: Request, tenant: Tenant, batch: str, format: str = "json") -> Response:
+    if format not in BATCH_FORMATS:
+        raise Unprocessable(f"format is one of {', '.join(BATCH_FORMATS)}")
+    svc = service(request)
+    finished = [j for j in await svc.batch_jobs(tenant, batch) if j.status == JobStatus.COMPLETED]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        results = [(job, await svc.transcript(job)) for job in finished]
+        if format == "json-array":
+            array = [render_batch_result(job, transcript) for job, transcript in results]
+            archive.writestr(f"{batch}.json", json.dumps(array, ensure_ascii=False, indent=1))
+        else:
+            for job, transcript in results:
+                if format == "json":
+                    body = json.dumps(render_batch_result(job, transcript), ensure_ascii=False)
+                    archive.writestr(f"{job.filename}.json", body)
+                elif transcript is not None:
+                    archive.writestr(f"{job.filename}.csv", render_csv(job, transcript))
+    headers = {"Content-Disposition": f'attachment; filename="{batch}-{format}.zip"'}
+    return Response(buffer.getvalue(), media_type="application/zip", headers=headers)
