@@ -18,7 +18,6 @@ from events.models import Event, JobQueued, ObjectCreated, parse_event
 from functions.api.app import create_app
 from functions.common.apikeys import create_key
 from functions.common.bootstrap import Deps
-from functions.common.secrets import SecretBox
 from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.ingest import handler as ingest
@@ -48,8 +47,8 @@ class Batch:
     async def drop(self, name: str, media: Path) -> ObjectCreated:
         key = f"incoming/b1/{name}"
         await self.deps.media.put_file(key, media, "audio/wav")
-        return ObjectCreated(id=key, bucket=self.deps.settings.media_bucket, key=key, size=media.stat().st_size,
-                             etag=f"etag-{name}")  # fmt: skip
+        bucket, size = self.deps.settings.media_bucket, media.stat().st_size
+        return ObjectCreated(id=key, bucket=bucket, key=key, size=size, etag=f"etag-{name}")
 
     async def run(self, events: list[Event]) -> list[Event]:
         """Deliver events to ingest and transcribe until nothing new is produced."""
@@ -120,7 +119,7 @@ async def test_files_wait_idle_start_pause_resume_and_finish(batch: Batch, tmp_p
     assert status["progress"] == status["recognition"] == status["normalization"] == 1
     assert status["accounted_control"] == {"FINISHED": {"bytes": status["total_bytes"], "files": 2}}
     assert status["accounted_recognition"]["RECOGNIZED"]["segments"] == 4
-    assert status["total_files"] == 2 and status["ETA"] == 0 and 0 < status["speech2audio_rate"]
+    assert status["total_files"] == 2 and status["ETA"] == 0 and status["speech2audio_rate"] > 0
     assert (await batch.get(f"/trd/transcription/status/audiofile/{a_id}")).json()["total_segments"] == 2
     keys = batch.deps.media.stored_keys()  # type: ignore[attr-defined]
     assert {"results/b1/a.wav.json", "results/b1/a.wav.csv", "results/b1/b.wav.json"} <= set(keys)
@@ -141,8 +140,8 @@ async def test_batch_results_zip_in_each_format(batch: Batch, tmp_path: Path, fm
     response = await batch.get("/trd/transcription/result/batch/b1", format=fmt)
     assert response.headers["content-type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.content))
-    expected = {"json": {"a.wav.json", "b.wav.json", "c.wav.json"}, "csv": {"a.wav.csv", "b.wav.csv", "c.wav.csv"},
-                "json-array": {"b1.json"}}[fmt]  # fmt: skip
+    names = ("a.wav", "b.wav", "c.wav")
+    expected = {f"{n}.{fmt}" for n in names} if fmt != "json-array" else {"b1.json"}
     assert set(archive.namelist()) == expected
     if fmt == "csv":
         assert (
