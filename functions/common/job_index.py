@@ -9,6 +9,7 @@ Shards are updated with the same conditional writes as every other document.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from functions.common.state_store import Document, StateStore, update
 
 SHARDS = 8
+READ_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -92,15 +94,19 @@ class JobIndex:
 
     async def rows(self, tenant: str, keep: Callable[[JobRow], bool] = lambda _: True) -> list[JobRow]:
         """Every row that ``keep`` accepts, newest first."""
-        found: list[JobRow] = []
-        for key in await self._store.list_keys(index_prefix(tenant)):
-            shard = await self._store.get(key)
-            if shard is None:
-                continue
-            for job_id, fields in shard[0]["rows"].items():
-                row = JobRow.decode(job_id, fields)
-                if keep(row):
-                    found.append(row)
+        keys = await self._store.list_keys(index_prefix(tenant))
+        gate = asyncio.Semaphore(READ_CONCURRENCY)
+
+        async def read(key: str) -> list[JobRow]:
+            async with gate:
+                shard = await self._store.get(key)
+            rows = (
+                JobRow.decode(job_id, fields)
+                for job_id, fields in (shard[0]["rows"] if shard else {}).items()
+            )
+            return [row for row in rows if keep(row)]
+
+        found = [row for shard_rows in await asyncio.gather(*(read(k) for k in keys)) for row in shard_rows]
         found.sort(key=lambda r: r.id, reverse=True)
         return found
 
