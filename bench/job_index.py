@@ -79,8 +79,8 @@ async def measure(deps: Deps, count: int, concurrency: int) -> None:
     await populate(deps, tenant, count, concurrency)
     print(f"\n{count:,} jobs written and indexed in {time.perf_counter() - started:.1f} s")
     service = JobService(deps)
-    filtered = JobQuery(limit=100, status="COMPLETED", tag="tag-3",
-                        start=datetime(2026, 1, 10, tzinfo=UTC), end=datetime(2026, 1, 20, tzinfo=UTC))  # fmt: skip
+    start, end = datetime(2026, 1, 10, tzinfo=UTC), datetime(2026, 1, 20, tzinfo=UTC)
+    filtered = JobQuery(limit=100, status="COMPLETED", tag="tag-3", start=start, end=end)
     first_page = await timed(lambda: service.query(tenant, JobQuery(limit=100)))
     query_page = await timed(lambda: service.query(tenant, filtered))
     baseline = await timed(lambda: read_everything(deps, tenant, concurrency), repeats=1)
