@@ -99,7 +99,6 @@ def _refusals(config: TrdConfig) -> list[str]:
         "diarization.descriptor.enabled": config.diarization.descriptor.enabled,
         "recognition.lm (only the built-in model)": config.recognition.lm != DEFAULT_LM,
         "recognition.textify.enabled": config.recognition.textify.enabled,
-        "recognition.hints_words": bool(config.recognition.hints_words),
         "recognition.decoder.max_sentences (one alternative only)": config.recognition.decoder.max_sentences
         != 1,
         "recognition.decoder.word_details (0 or 1)": config.recognition.decoder.word_details > 1,

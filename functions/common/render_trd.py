@@ -161,7 +161,8 @@ def _info(job: JobDocument) -> dict[str, Any]:
         "BitRate": str(media.bit_rate), "BitRateMode": "", "Channels": str(media.channels),
         "Codec": _codec(media.codec), "Comment": "", "Compression_Mode": "",
         "Duration": clock_duration(media.duration), "EncodedLibrary": "", "FileCreatedDate": "",
-        "FileModifiedDate": "", "FileSize": str(media.size), "Format": FORMAT_NAMES.get(media.format, media.format),
+        "FileModifiedDate": "", "FileSize": str(media.size),
+        "Format": FORMAT_NAMES.get(media.format, media.format),
         "InputSamplingRate": str(media.sample_rate), "OutputSamplingRate": "16000",
         "RedundantChannel": media.redundant_channel, "Track": "",
     }  # fmt: skip

@@ -119,6 +119,7 @@ class WhisperXEngine:
             batch_size=self._batch_size,
             word_timestamps=True,  # always: segment bounds and confidence come from words
             without_timestamps=False,  # Whisper's own segments; see the module docstring
+            hotwords=" ".join(options.hints) or None,  # a prompt prefix that biases the decoder
         )
         speakers = self._speakers(audio) if options.speaker_labels else None
         segments = self._segments(decoded, audio, info.language, channel, options, speakers)

@@ -15,6 +15,7 @@ class TranscribeOptions:
     language: str | None = None  # ISO 639-1; None = detect
     word_timestamps: bool = True
     speaker_labels: bool = False
+    hints: tuple[str, ...] = ()  # words to bias the decoder towards (TRD hints_words)
 
 
 class ChannelRun(Protocol):

@@ -125,7 +125,11 @@ async def on_failure(event: Event, deps: Deps, reason: str) -> list[Event]:
 async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
     """Per channel: speech regions (and speakers) first — the DIARIZED stage — then recognition."""
     engine: AsrEngine = deps.engine
-    options = TranscribeOptions(language=job.options.language, speaker_labels=job.options.speaker_labels)
+    options = TranscribeOptions(
+        language=job.options.language,
+        speaker_labels=job.options.speaker_labels,
+        hints=tuple(job.options.hints),
+    )
     segments: list[Segment] = []
     language = job.options.language or ""
     with tempfile.TemporaryDirectory(prefix="shenava-asr-") as tmp:

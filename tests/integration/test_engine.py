@@ -238,3 +238,13 @@ def tiny_wav2vec2(path: Path) -> Path:
     )
     Wav2Vec2ForCTC(config).save_pretrained(path)
     return path
+
+
+def test_hints_bias_the_decoder_towards_their_words(engine: WhisperXEngine, tmp_path: Path) -> None:
+    """TRD's hints_words: names the model cannot know come out as given."""
+    wav = espeak_wav("Please call Kwazulu Brentwick about the account tomorrow.", "en-us", tmp_path / "n.wav")
+    plain = text_of(list(engine.transcribe_channel(wav, 0, TranscribeOptions(language="en")).segments()))
+    hinted_options = TranscribeOptions(language="en", hints=("Kwazulu", "Brentwick"))
+    hinted = text_of(list(engine.transcribe_channel(wav, 0, hinted_options).segments()))
+    assert "Kwazulu Brentwick" in hinted, hinted
+    assert "Kwazulu Brentwick" not in plain, plain  # else the hint proves nothing

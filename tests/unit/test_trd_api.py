@@ -71,6 +71,8 @@ async def test_create_answers_the_documented_job(trd: Trd) -> None:
     stored = await trd.jobs.get("acme", job["id"])
     assert stored.options.speaker_labels and stored.options.diarization_threshold == -0.4
     assert stored.options.language == "pt"
+    hinted = await trd.create({"recognition": {"hints_words": ["Kwazulu", " "]}})
+    assert (await trd.jobs.get("acme", hinted.json()["job"]["id"])).options.hints == ["Kwazulu"]
 
 
 @pytest.mark.parametrize(
