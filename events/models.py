@@ -68,6 +68,12 @@ class JobEvent(Event):
 class JobQueued(JobEvent):
     subject_suffix: ClassVar[str] = "job.queued"
     type: Literal["job.queued"] = "job.queued"
+    priority: int = 50  # TRD's 0..100, higher first: one subject per band (see events/subjects.py)
+
+    @property
+    def subject(self) -> str:
+        band = ".high" if self.priority > 50 else ".low" if self.priority < 50 else ""
+        return f"{SUBJECT_PREFIX}.{self.subject_suffix}{band}"
 
 
 class JobStarted(JobEvent):

@@ -38,6 +38,8 @@ Handler = Callable[[Event, Deps], Awaitable[list[Event]]]
 FailureHandler = Callable[[Event, Deps, str], Awaitable[list[Event]]]
 
 ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
+FETCH_WAIT_S = 1.0
+PREFERRED_WAIT_S = 0.05  # a preferred consumer with nothing to give is passed over quickly
 
 
 async def no_failure_action(event: Event, deps: Deps, reason: str) -> list[Event]:
@@ -51,6 +53,11 @@ class FunctionSpec:
     on_failure: FailureHandler = no_failure_action
     backoff_s: Sequence[float] | None = None  # None: settings.retry_backoff_s
     max_deliver: int | None = None  # None: settings.max_deliver
+    order: tuple[ConsumerSpec, ...] = ()  # consumers read in preference order; () = just ``consumer``
+
+    @property
+    def consumers(self) -> tuple[ConsumerSpec, ...]:
+        return self.order or (self.consumer,)
 
 
 class Runner:
@@ -66,35 +73,50 @@ class Runner:
 
     async def run(self, stop: asyncio.Event | None = None, burst: bool = False) -> None:
         stop = stop or asyncio.Event()
-        sub = await self._subscribe()
-        advisory = await self.nc.subscribe(
-            ADVISORY.format(stream=self.deps.settings.stream_name, consumer=self.spec.consumer.durable),
-            cb=self._on_advisory,
-        )
+        stream = self.deps.settings.stream_name
+        subs = [await self._subscribe(consumer) for consumer in self.spec.consumers]
+        advisories = [
+            await self.nc.subscribe(ADVISORY.format(stream=stream, consumer=c.durable), cb=self._on_advisory)
+            for c in self.spec.consumers
+        ]
         try:
             while not stop.is_set():
-                try:
-                    msgs = await sub.fetch(1, timeout=1.0)
-                except (NatsTimeout, TimeoutError):
-                    if burst and await self._drained():
-                        return
-                    continue
-                for msg in msgs:
+                msg = await self._next(subs)
+                if msg is not None:
                     await self.process(msg)
+                elif burst and await self._drained():
+                    return
         finally:
-            await advisory.unsubscribe()
-            await sub.unsubscribe()
+            for advisory in advisories:
+                await advisory.unsubscribe()
+            for sub in subs:
+                await sub.unsubscribe()
 
-    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+    async def _next(self, subs: list[JetStreamContext.PullSubscription]) -> Msg | None:
+        """One message from the most preferred consumer that has one (the last one waits longest)."""
+        for index, sub in enumerate(subs):
+            wait = FETCH_WAIT_S if index == len(subs) - 1 else PREFERRED_WAIT_S
+            try:
+                msgs = await sub.fetch(1, timeout=wait)
+            except (NatsTimeout, TimeoutError):
+                continue
+            if msgs:
+                return msgs[0]
+        return None
+
+    async def _subscribe(self, consumer: ConsumerSpec) -> JetStreamContext.PullSubscription:
         stream = self.deps.settings.stream_name
-        config = consumer_config(self.spec.consumer, self.deps.settings)
+        config = consumer_config(consumer, self.deps.settings)
         config.max_deliver = self.max_deliver
         await self.js.add_consumer(stream, config)
-        return await self.js.pull_subscribe_bind(self.spec.consumer.durable, stream=stream)
+        return await self.js.pull_subscribe_bind(consumer.durable, stream=stream)
 
     async def _drained(self) -> bool:
-        info = await self.js.consumer_info(self.deps.settings.stream_name, self.spec.consumer.durable)
-        return info.num_pending == 0 and info.num_ack_pending == 0
+        for consumer in self.spec.consumers:
+            info = await self.js.consumer_info(self.deps.settings.stream_name, consumer.durable)
+            if info.num_pending or info.num_ack_pending:
+                return False
+        return True
 
     async def process(self, msg: Msg) -> None:
         try:

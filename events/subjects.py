@@ -7,6 +7,8 @@ from dataclasses import dataclass
 SUBJECT_PREFIX = "shenava"
 OBJECT_CREATED = f"{SUBJECT_PREFIX}.s3.object.created"
 JOB_QUEUED = f"{SUBJECT_PREFIX}.job.queued"
+JOB_QUEUED_HIGH = f"{JOB_QUEUED}.high"  # TRD priority above 50
+JOB_QUEUED_LOW = f"{JOB_QUEUED}.low"  # TRD priority below 50
 JOB_STARTED = f"{SUBJECT_PREFIX}.job.started"
 JOB_DIARIZED = f"{SUBJECT_PREFIX}.job.diarized"
 JOB_COMPLETED = f"{SUBJECT_PREFIX}.job.completed"
@@ -23,8 +25,21 @@ class ConsumerSpec:
     subjects: tuple[str, ...]
 
 
+def event_type(subject: str) -> str:
+    """The event type a subject carries (priority bands are one type: ``job.queued``)."""
+    kind = subject.removeprefix(f"{SUBJECT_PREFIX}.")
+    return kind.removesuffix(".high").removesuffix(".low")
+
+
 INGEST = ConsumerSpec("ingest", (OBJECT_CREATED,))
 # transcribe takes a queued job (claims it, announces job.started) and then the started job
 # (runs the engine): the announcement reaches subscribers before the long work begins.
-TRANSCRIBE = ConsumerSpec("transcribe", (JOB_QUEUED, JOB_STARTED))
+# A worker reads its consumers in this order: the work of a job it (or another) claimed first,
+# then queued jobs by priority band; within a band, in arrival order.
+TRANSCRIBE_STARTED = ConsumerSpec("transcribe-started", (JOB_STARTED,))
+TRANSCRIBE_HIGH = ConsumerSpec("transcribe-high", (JOB_QUEUED_HIGH,))
+TRANSCRIBE = ConsumerSpec("transcribe", (JOB_QUEUED,))
+TRANSCRIBE_LOW = ConsumerSpec("transcribe-low", (JOB_QUEUED_LOW,))
+TRANSCRIBE_ORDER = (TRANSCRIBE_STARTED, TRANSCRIBE_HIGH, TRANSCRIBE, TRANSCRIBE_LOW)
+TRANSCRIBE_QUEUES = (TRANSCRIBE_HIGH, TRANSCRIBE, TRANSCRIBE_LOW)
 NOTIFY = ConsumerSpec("notify", (JOB_STARTED, JOB_COMPLETED, JOB_FAILED, JOB_STOPPED))

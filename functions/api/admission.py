@@ -15,7 +15,7 @@ from fastapi import Request
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from events.subjects import TRANSCRIBE
+from events.subjects import TRANSCRIBE_QUEUES
 from functions.common.errors import ApiError, ServiceUnavailable
 from functions.common.settings import Settings
 
@@ -47,12 +47,14 @@ async def check_queue(js: JetStreamContext | None, settings: Settings) -> None:
     """503 when more jobs wait for transcription than ``max_queue_depth``."""
     if js is None or settings.max_queue_depth <= 0:
         return
-    try:
-        info = await js.consumer_info(settings.stream_name, TRANSCRIBE.durable)
-    except NotFoundError:  # no transcribe worker has started yet: nothing is queued behind one
-        return
-    if info.num_pending > settings.max_queue_depth:
-        raise ServiceUnavailable(f"{info.num_pending} jobs are waiting; try again later")
+    waiting = 0
+    for queue in TRANSCRIBE_QUEUES:
+        try:
+            waiting += (await js.consumer_info(settings.stream_name, queue.durable)).num_pending
+        except NotFoundError:  # no transcribe worker has started yet: nothing is queued behind one
+            continue
+    if waiting > settings.max_queue_depth:
+        raise ServiceUnavailable(f"{waiting} jobs are waiting; try again later")
 
 
 def rate_limiter(request: Request) -> RateLimiter:

@@ -81,6 +81,7 @@ class Submission:
     tag: str = ""
     results_ttl_minutes: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    priority: int = 50
 
 
 def safe_filename(name: str) -> str:
@@ -109,6 +110,7 @@ class JobService:
             callback_urls=list(submission.callback_urls),
             results_ttl_minutes=submission.results_ttl_minutes,
             config=submission.config,
+            priority=submission.priority,
         )
         job.media.content_type = submission.content_type
         await self.deps.jobs.create(job)
@@ -188,6 +190,7 @@ class JobService:
             filename=old.filename,
             tag=old.tag,
             batch=old.batch,
+            priority=old.priority,
             options=old.options,
             callback=old.callback,
             callback_urls=old.callback_urls,
@@ -260,7 +263,8 @@ class JobService:
             return ObjectCreated(id=f"{key}@{again}", bucket=self.deps.settings.media_bucket, key=key,
                                  etag=job.media.etag, size=job.media.size, source="resume")  # fmt: skip
         if job.status == JobStatus.QUEUED:
-            return JobQueued(id=f"{job.id}.job.queued.{again}", tenant=job.tenant, job_id=job.id)
+            queued_id = f"{job.id}.job.queued.{again}"
+            return JobQueued(id=queued_id, tenant=job.tenant, job_id=job.id, priority=job.priority)
         return None  # recognising: it runs on
 
     async def pause(self, tenant: str, job_id: str, strict: bool = True) -> JobDocument:
@@ -284,7 +288,7 @@ class JobService:
         old = await self.get(tenant, job_id)
         job = JobDocument(
             id=new_job_id(), tenant=tenant, source=old.source, filename=old.filename, tag=old.tag,
-            batch=old.batch, control=Control.IDLE, options=old.options, config=old.config,
+            batch=old.batch, control=Control.IDLE, options=old.options, config=old.config, priority=old.priority,
             callback_urls=old.callback_urls, results_ttl_minutes=old.results_ttl_minutes,
             media=MediaFacts(key=old.media.key, etag=old.media.etag, size=old.media.size,
                              content_type=old.media.content_type),

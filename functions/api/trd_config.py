@@ -89,9 +89,7 @@ def parse_config(raw: str | None) -> TrdConfig:
 
 def _refusals(config: TrdConfig) -> list[str]:
     """Settings whose non-default values Shenava cannot honour yet, by name."""
-    default = TrdConfig()
     checks = {
-        "priority (only the default 50: jobs run in arrival order)": config.priority != default.priority,
         "normalization": bool(config.normalization),
         "diarization.vad.chunk_max_silence": config.diarization.vad.chunk_max_silence != 1200,
         "diarization.vad.chunk_max_length": config.diarization.vad.chunk_max_length != 3600,

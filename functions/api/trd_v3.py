@@ -90,7 +90,7 @@ async def _submission(request: Request, tenant: str, tag: str | None) -> tuple[S
     submission = Submission(
         tenant=tenant, source="trd", media_path=path, filename=upload.filename or "audio",
         content_type=upload.content_type or "application/octet-stream", options=options,
-        callback_urls=tuple(urls), tag=tag or "", config=config.model_dump(),
+        callback_urls=tuple(urls), tag=tag or "", config=config.model_dump(), priority=config.priority,
     )  # fmt: skip
     return submission, path
 

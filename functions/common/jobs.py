@@ -118,6 +118,7 @@ class JobDocument(BaseModel):
     status: JobStatus = JobStatus.QUEUED
     stage: Stage = Stage.INITIAL
     control: Control = Control.RUNNING
+    priority: int = 50  # 0..100, higher first (TRD's config.priority)
     source: str = ""  # which door it came in: watson, trd, harf, drop
     filename: str = ""
     tag: str = ""

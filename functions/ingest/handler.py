@@ -37,7 +37,7 @@ async def handle(event: Event, deps: Deps) -> list[Event]:
     if job is None or not job.may_advance:
         return []  # gone, finished, or held (IDLE/PAUSED) until a start
     if job.stage not in {Stage.INITIAL, Stage.NORMALIZING}:  # already normalised: a repeated event
-        return [JobQueued.for_job(job.tenant, job.id)]
+        return [JobQueued.for_job(job.tenant, job.id, priority=job.priority)]
     await deps.jobs.change(job.tenant, job.id, _at_stage(Stage.NORMALIZING))
     try:
         facts = await _prepare_media(event, job, deps)
@@ -55,7 +55,7 @@ async def handle(event: Event, deps: Deps) -> list[Event]:
     if done is None or not done.may_advance:  # paused while normalising: the stage ends here
         return []
     log.info("queued", extra={"job_id": job.id, "tenant": job.tenant})
-    return [JobQueued.for_job(job.tenant, job.id)]
+    return [JobQueued.for_job(job.tenant, job.id, priority=job.priority)]
 
 
 def _at_stage(stage: Stage) -> Callable[[JobDocument], bool]:

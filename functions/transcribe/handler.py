@@ -21,7 +21,7 @@ from pathlib import Path
 
 from events.models import Event, JobCompleted, JobFailed, JobQueued, JobStarted, JobStopped
 from events.runner import FunctionSpec
-from events.subjects import TRANSCRIBE
+from events.subjects import TRANSCRIBE, TRANSCRIBE_ORDER
 from functions.common.bootstrap import Deps
 from functions.common.jobs import Accounted, JobDocument, JobStatus, Stage, result_key
 from functions.common.render_trd import render_batch_result, render_csv
@@ -187,4 +187,4 @@ async def _pull_segments(lazy: Iterator[Segment], job: JobDocument, deps: Deps) 
     return pulled
 
 
-SPEC = FunctionSpec(TRANSCRIBE, handle, on_failure)
+SPEC = FunctionSpec(TRANSCRIBE, handle, on_failure, order=TRANSCRIBE_ORDER)

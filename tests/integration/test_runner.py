@@ -180,3 +180,26 @@ async def test_a_message_exhausted_by_dead_workers_fails_its_job(deps: Deps) -> 
     assert recorder.failures == ["processing was interrupted too many times"]
     await advisory.unsubscribe()
     await nc.close()
+
+
+async def test_preferred_consumers_are_read_first(deps: Deps) -> None:
+    """TRD priority: higher bands first whatever the arrival order, then arrival order."""
+    order = (
+        ConsumerSpec("p-high", ("shenava.job.queued.high",)),
+        ConsumerSpec("p-normal", ("shenava.job.queued",)),
+        ConsumerSpec("p-low", ("shenava.job.queued.low",)),
+    )
+    seen: list[str] = []
+
+    async def record(event: Event, deps: Deps) -> list[Event]:
+        assert isinstance(event, JobQueued)
+        seen.append(event.job_id)
+        return []
+
+    nc, js = await connect(deps.settings)
+    for job_id, priority in [("low-1", 10), ("normal-1", 50), ("high-1", 90), ("normal-2", 50), ("high-2", 70)]:
+        await publish_event(js, JobQueued.for_job("t1", job_id, priority=priority))
+    runner = Runner(FunctionSpec(order[1], record, order=order), deps, nc, js)
+    await asyncio.wait_for(runner.run(burst=True), 30)
+    await nc.close()
+    assert seen == ["high-1", "high-2", "normal-1", "normal-2", "low-1"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from events.lambda_entry import ApiFunction, SqsFunction
-from events.subjects import NOTIFY, SUBJECT_PREFIX, TRANSCRIBE, ConsumerSpec
+from events.subjects import NOTIFY, TRANSCRIBE_ORDER, ConsumerSpec, event_type
 from functions.common.media_store import INCOMING, NORMALIZED, UPLOADS
 from functions.common.settings import Settings
 from functions.notify.handler import notify_spec
@@ -33,9 +33,11 @@ def test_cfn_lint_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("queue", "consumer"), [("TranscribeQueue", TRANSCRIBE), ("NotifyQueue", NOTIFY)])
+@pytest.mark.parametrize(
+    ("queue", "consumers"), [("TranscribeQueue", TRANSCRIBE_ORDER), ("NotifyQueue", (NOTIFY,))]
+)
 def test_each_queue_subscribes_to_exactly_its_consumers_event_types(
-    template: dict[str, Any], queue: str, consumer: ConsumerSpec
+    template: dict[str, Any], queue: str, consumers: tuple[ConsumerSpec, ...]
 ) -> None:
     subscriptions = [
         s["Properties"]
@@ -43,7 +45,7 @@ def test_each_queue_subscribes_to_exactly_its_consumers_event_types(
         if s["Properties"]["Protocol"] == "sqs" and get_att_target(s["Properties"]["Endpoint"]) == queue
     ]
     assert len(subscriptions) == 1
-    wanted = {subject.removeprefix(f"{SUBJECT_PREFIX}.") for subject in consumer.subjects}
+    wanted = {event_type(subject) for consumer in consumers for subject in consumer.subjects}
     assert set(subscriptions[0]["FilterPolicy"]["type"]) == wanted
     assert subscriptions[0]["RawMessageDelivery"] is True  # the body is the event itself
 

@@ -71,6 +71,8 @@ async def test_create_answers_the_documented_job(trd: Trd) -> None:
     stored = await trd.jobs.get("acme", job["id"])
     assert stored.options.speaker_labels and stored.options.diarization_threshold == -0.4
     assert stored.options.language == "pt"
+    urgent = await trd.create({"priority": 90})
+    assert (await trd.jobs.get("acme", urgent.json()["job"]["id"])).priority == 90
     hinted = await trd.create({"recognition": {"hints_words": ["Kwazulu", " "]}})
     assert (await trd.jobs.get("acme", hinted.json()["job"]["id"])).options.hints == ["Kwazulu"]
 
@@ -81,8 +83,7 @@ async def test_create_answers_the_documented_job(trd: Trd) -> None:
         ({"recognition": {"decoder": {"max_sentences": 3}}}, "recognition.decoder.max_sentences"),
         ({"diarization": {"vad": {"dual_tone": {"enabled": True}}}}, "dual_tone.enabled"),
         ({"recognition": {"tasks": ["kashf"]}}, "recognition.tasks"),
-        ({"priority": 90}, "priority"),
-        ({"recognition": {"hints": ["x"]}}, "config.recognition.hints"),
+            ({"recognition": {"hints": ["x"]}}, "config.recognition.hints"),
         ({"priority": "high"}, "config.priority"),
     ],
 )
