@@ -46,6 +46,8 @@ lint: $(STAMP)
 
 bench: install
 	$(PY) -m bench.pipeline_overhead
+	$(PY) -m bench.harf_stream
+	$(PY) -m bench.job_index --sizes 10000
 
 clean:
 	rm -rf .shenava .pytest_cache .mypy_cache .ruff_cache

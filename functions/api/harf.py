@@ -1,0 +1,348 @@
+"""Harf (Persian speech-to-text): ``/api/transcribe_files/`` and the live websocket.
+
+Owns its paths, its request bodies, its answers and its error body. Harf answers errors the way
+Django REST framework does (its ``Token KEY`` scheme is DRF's): ``{"detail": "…"}``.
+
+- ``POST /api/transcribe_files/`` with JSON ``{"media_urls": […], "wait": true}`` (each URL is
+  downloaded by ``fetch``), or multipart with one or more ``media`` files (and optional ``wait``
+  and ``language`` fields), or ``{"task_ids": […]}`` (also spelled ``tasks_ids``) to poll.
+- The answer is the list ``[{"media_url", "duration", "segments": [{"start", "end", "text"}]}]``
+  when every task is done; otherwise a state: ``PENDING`` (with ``task_ids`` when answering a
+  submission), ``FAILURE`` (with the reason) or ``TIMEOUT`` (unfinished after
+  ``harf_task_timeout_s``). ``wait: true`` (the default) first waits on the jobs' events for up
+  to ``harf_wait_timeout_s``.
+- Task ids are job ids. A Harf request is transcribed as ``harf_language`` (Persian) unless it
+  names another ``language`` (an extension; ``auto`` detects).
+- ``GET /api/transcribe_files/media/<task_id>/<filename>`` serves an uploaded file (or a live
+  stream's recording) back to its owner: the ``media_url`` of those tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request, WebSocket
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from starlette.background import BackgroundTask
+from starlette.datastructures import FormData, UploadFile
+
+from functions.api.auth import caller_tenant, key_from_header
+from functions.api.harf_stream import CLOSE_ERROR, CLOSE_POLICY, StreamSession
+from functions.api.job_events import JobEventSource
+from functions.api.languages import language_of_model
+from functions.api.service import JobService, Submission
+from functions.api.uploads import spool_upload
+from functions.common.apikeys import resolve_key
+from functions.common.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable
+from functions.common.fetch import FetchedMedia
+from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
+from functions.common.media_store import upload_key
+from functions.common.render_harf import render_task
+
+PREFIX = "/api/transcribe_files"
+WS_PATH = "/ws_api/transcribe_files/wav/sync/"
+MAX_TASKS = 16  # URLs, files or task ids in one request
+MAX_URL_CHARS = 2048
+MAX_JSON_BYTES = 1024 * 1024
+TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+URL_SOURCE, UPLOAD_SOURCE = "harf-url", "harf-upload"
+
+router = APIRouter(tags=["Harf"])
+Tenant = Annotated[str, Depends(caller_tenant)]
+
+
+def render_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": message})
+
+
+class TranscribeFilesBody(BaseModel):
+    """The JSON body: submit ``media_urls`` or poll ``task_ids``. Unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    media_urls: list[Annotated[str, Field(min_length=1, max_length=MAX_URL_CHARS)]] | None = Field(
+        default=None, max_length=MAX_TASKS
+    )
+    task_ids: list[str] | None = Field(
+        default=None, max_length=MAX_TASKS, validation_alias=AliasChoices("task_ids", "tasks_ids")
+    )
+    wait: bool = True
+    language: str | None = None
+
+
+def service(request: Request | WebSocket) -> JobService:
+    return JobService(request.app.state.deps)
+
+
+def _language(request: Request | WebSocket, given: str | None) -> str | None:
+    default = request.app.state.deps.settings.harf_language
+    return language_of_model(None, given if given else default or "auto")
+
+
+@router.post(PREFIX + "/", summary="Transcribe media URLs or uploaded files; poll tasks")
+@router.post(PREFIX, include_in_schema=False)
+async def transcribe_files(request: Request, tenant: Tenant) -> JSONResponse:
+    svc = service(request)
+    if _content_type(request) == "multipart/form-data":
+        jobs, wait = await _submit_uploads(request, svc, tenant)
+        return await _answer(request, svc, jobs, wait, submitted=True)
+    body = await _json_body(request)
+    if body.task_ids is not None and body.media_urls is not None:
+        raise BadRequest("send either media_urls or task_ids, not both")
+    if body.task_ids is not None:
+        jobs = [await _task(svc, tenant, task_id) for task_id in _nonempty(body.task_ids, "task_ids")]
+        return await _answer(request, svc, jobs, body.wait, submitted=False)
+    if body.media_urls is None:
+        raise BadRequest("send media_urls (a list of URLs), task_ids, or a multipart media file")
+    urls = _nonempty(body.media_urls, "media_urls")
+    options = RecognitionOptions(language=_language(request, body.language))
+    ttl = svc.deps.settings.results_ttl_minutes
+
+    def submission_for(media: FetchedMedia) -> Submission:
+        # The URL is kept in the job's tag (Harf has no tags): the job document has no field
+        # for a source URL, and polling must answer with the URL as the task's media_url.
+        return Submission(
+            tenant=tenant, source=URL_SOURCE, media_path=media.path, content_type=media.content_type,
+            filename=media.filename, options=options, tag=media.url, results_ttl_minutes=ttl,
+        )  # fmt: skip
+
+    jobs = await svc.submit_urls(urls, submission_for)
+    return await _answer(request, svc, jobs, body.wait, submitted=True)
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _nonempty(values: list[str], name: str) -> list[str]:
+    if not values:
+        raise BadRequest(f"{name} is empty; give at least one")
+    return values
+
+
+async def _json_body(request: Request) -> TranscribeFilesBody:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"the JSON body is larger than {MAX_JSON_BYTES} bytes")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise PayloadTooLarge(f"the JSON body is larger than {MAX_JSON_BYTES} bytes")
+    try:
+        data = json.loads(raw) if raw.strip() else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON ({exc}); send application/json") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object with media_urls or task_ids")
+    try:
+        return TranscribeFilesBody.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(_validation_message(exc)) from exc
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error.get("loc", ())) or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+async def _submit_uploads(request: Request, svc: JobService, tenant: str) -> tuple[list[JobDocument], bool]:
+    settings = svc.deps.settings
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.max_audio_bytes * MAX_TASKS:
+        raise PayloadTooLarge(f"the upload is larger than {settings.max_audio_bytes * MAX_TASKS} bytes")
+    form = await request.form(max_files=MAX_TASKS, max_fields=16)
+    try:
+        files = _form_files(form)
+        wait = _form_bool(form.get("wait"), "wait", default=True)
+        options = RecognitionOptions(language=_language(request, _form_str(form.get("language"))))
+        jobs = [await _submit_upload(svc, tenant, upload, options) for upload in files]
+    finally:
+        await form.close()
+    return jobs, wait
+
+
+def _form_files(form: FormData) -> list[UploadFile]:
+    files = [v for v in form.getlist("media") if isinstance(v, UploadFile)]
+    files = files or [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+    if not files:
+        raise BadRequest("the multipart body has no media file part")
+    return files
+
+
+def _form_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _form_bool(value: Any, name: str, default: bool) -> bool:
+    text = _form_str(value)
+    if text is None:
+        return default
+    if text.strip().lower() in {"true", "1", "yes"}:
+        return True
+    if text.strip().lower() in {"false", "0", "no"}:
+        return False
+    raise BadRequest(f"{name} must be true or false, not {text!r}")
+
+
+async def _submit_upload(
+    svc: JobService, tenant: str, upload: UploadFile, options: RecognitionOptions
+) -> JobDocument:
+    path = await spool_upload(upload, svc.deps.settings)
+    try:
+        return await svc.submit(
+            Submission(
+                tenant=tenant,
+                source=UPLOAD_SOURCE,
+                media_path=path,
+                content_type=upload.content_type or "application/octet-stream",
+                filename=upload.filename or "media",
+                options=options,
+                results_ttl_minutes=svc.deps.settings.results_ttl_minutes,
+            )
+        )
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def _task(svc: JobService, tenant: str, task_id: str) -> JobDocument:
+    task_id = task_id.strip().lower()
+    if not TASK_ID.match(task_id):
+        raise BadRequest(f"{task_id!r} is not a task id")
+    try:
+        return await svc.get(tenant, task_id)
+    except NotFound as exc:
+        raise NotFound(f"no task with id {task_id}") from exc
+
+
+async def _answer(
+    request: Request, svc: JobService, jobs: list[JobDocument], wait: bool, submitted: bool
+) -> JSONResponse:
+    """The results when every task is done, else the state (after waiting, if asked to)."""
+    if wait:
+        jobs = await _wait(request, svc, jobs)
+    if all(job.status == JobStatus.COMPLETED for job in jobs):
+        return JSONResponse([await _result(request, svc, job) for job in jobs])
+    state: dict[str, Any] = _state(jobs, svc)
+    if submitted:
+        state["task_ids"] = [job.id for job in jobs]
+    return JSONResponse(state)
+
+
+def _state(jobs: list[JobDocument], svc: JobService) -> dict[str, Any]:
+    failed = [job for job in jobs if job.status.finished and job.status != JobStatus.COMPLETED]
+    if failed:
+        failures = [{"task_id": job.id, "reason": _reason(job)} for job in failed]
+        return {"state": "FAILURE", "reason": failures[0]["reason"], "failures": failures}
+    limit = svc.deps.settings.harf_task_timeout_s
+    now = svc.deps.clock()
+    if any(not job.status.finished and (now - job.created_at).total_seconds() > limit for job in jobs):
+        return {"state": "TIMEOUT", "reason": f"processing took longer than {limit:g} s"}
+    return {"state": "PENDING"}
+
+
+def _reason(job: JobDocument) -> str:
+    if job.failure_reason:
+        return job.failure_reason
+    return "the task was stopped" if job.status == JobStatus.STOPPED else f"the task is {job.status.value}"
+
+
+async def _wait(request: Request, svc: JobService, jobs: list[JobDocument]) -> list[JobDocument]:
+    if all(job.status.finished for job in jobs):
+        return jobs
+    events: JobEventSource | None = request.app.state.job_events
+    if events is None:
+        raise ServiceUnavailable("waiting for results needs the event bus; send wait: false and poll")
+    settings, now = svc.deps.settings, svc.deps.clock()
+
+    async def one(job: JobDocument) -> JobDocument:
+        left = settings.harf_task_timeout_s - (now - job.created_at).total_seconds()
+        timeout = max(0.0, min(settings.harf_wait_timeout_s, left))
+        await events.wait_finished(svc.deps.jobs, job.tenant, job.id, timeout)
+        return await svc.get(job.tenant, job.id)
+
+    return list(await asyncio.gather(*(one(job) for job in jobs)))
+
+
+async def _result(request: Request, svc: JobService, job: JobDocument) -> dict[str, Any]:
+    transcript = await svc.transcript(job)
+    duration = transcript.duration if transcript and transcript.duration else job.media.duration
+    return render_task(media_url(request, job), duration, transcript)
+
+
+def media_url(request: Request, job: JobDocument) -> str:
+    """A URL task's own URL; for uploads and streams, where the owner can fetch the file."""
+    if job.source == URL_SOURCE and job.tag:
+        return job.tag
+    base = request.app.state.deps.settings.base_url
+    return f"{base}{PREFIX}/media/{job.id}/{quote(job.filename)}"
+
+
+@router.get(PREFIX + "/media/{task_id}/{filename}", summary="An uploaded file, for its owner")
+async def get_media(request: Request, tenant: Tenant, task_id: str, filename: str) -> FileResponse:
+    svc = service(request)
+    job = await _task(svc, tenant, task_id)
+    if filename != job.filename:
+        raise NotFound(f"task {task_id} has no file named {filename}")
+    tmp = Path(tempfile.mkdtemp(prefix="shenava-media-"))
+    path = tmp / "media"
+    try:
+        await svc.deps.media.download(job.media.key or upload_key(tenant, job.id, job.filename), path)
+    except FileNotFoundError as exc:
+        path.unlink(missing_ok=True)
+        tmp.rmdir()
+        raise NotFound(f"the media of task {task_id} is no longer stored") from exc
+
+    def remove() -> None:
+        path.unlink(missing_ok=True)
+        tmp.rmdir()
+
+    return FileResponse(
+        path,
+        media_type=job.media.content_type or "application/octet-stream",
+        filename=job.filename,
+        content_disposition_type="inline",  # a player can stream it; a browser shows it
+        background=BackgroundTask(remove),
+    )
+
+
+@router.websocket(WS_PATH)
+async def live(websocket: WebSocket, language: str | None = None) -> None:
+    """Live transcription: binary WAV windows in, one reply per window, ``finalize`` at the end."""
+    await websocket.accept()
+    try:
+        tenant = await _ws_tenant(websocket)
+        chosen = _language(websocket, language)
+    except ApiError as exc:
+        await _refuse(websocket, exc.message, CLOSE_POLICY)
+        return
+    events: JobEventSource | None = websocket.app.state.job_events
+    if events is None:
+        await _refuse(websocket, "live transcription needs the event bus", CLOSE_ERROR)
+        return
+    await StreamSession(websocket, service(websocket), events, tenant, chosen).run()
+
+
+async def _ws_tenant(websocket: WebSocket) -> str:
+    header = websocket.headers.get("authorization")
+    if not header:
+        raise BadRequest("missing Authorization header; send 'Authorization: Token <key>'")
+    key = await resolve_key(websocket.app.state.deps.state, key_from_header(header))
+    if key is None:
+        raise BadRequest("the API key is not valid")
+    return key.tenant
+
+
+async def _refuse(websocket: WebSocket, detail: str, code: int) -> None:
+    await websocket.send_json({"state": "FAILURE", "detail": detail})
+    await websocket.close(code)

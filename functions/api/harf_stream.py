@@ -1,0 +1,316 @@
+"""Live transcription over a websocket: Harf's ``/ws_api/transcribe_files/wav/sync/``.
+
+The client sends a WAV file in binary windows and reads one reply per window:
+``{"state": "PENDING"}`` or the next finished segment ``{"segment_id", "text", "start", "end"}``.
+The text ``finalize`` ends the stream: the server sends every remaining segment, then
+``{"state": "SUCCESS", "task_id": …}`` (the stream's job, pollable like any task) and closes.
+Errors are ``{"state": "FAILURE", "detail": …}`` followed by a close with a code that says why.
+
+How the audio becomes segments, and why this way:
+1. **Cut in the API process, by a light VAD.** Each window's PCM is downmixed, resampled to
+   16 kHz if needed (soxr's streaming resampler) and fed to ``UtteranceCutter`` (Silero VAD on
+   ONNX Runtime, ~2 ms per second of audio): an utterance is final as soon as its pause is
+   heard, so segments do not wait for the end of the stream.
+2. **Transcribed by the pipeline, not here.** Each utterance is written as a small WAV and
+   submitted as a job like any upload (``uploads/<tenant>/<job>/``); ingest and transcribe
+   handle it, and this session waits on the job's events (``job_events``), as every synchronous
+   endpoint does. The engine never loads in the API process, which stays small and responsive;
+   the transcribe workers scale out with the load (one stream's utterances can decode on several
+   workers at once), and every utterance inherits the pipeline's retries and failure handling.
+   The cost is the pipeline's per-job overhead on top of decoding (``bench/harf_stream.py``
+   measures the latency). A dedicated streaming worker fed over NATS would save that overhead
+   but would be a second transcription path with its own scaling and failure handling.
+3. **In order, with bounded memory.** Utterance jobs run concurrently, at most
+   ``harf_stream_max_pending`` per stream: beyond that, reading the socket waits (TCP pushes
+   back on the client). Results are released strictly in stream order. Memory per stream is the
+   VAD's current utterance (at most ``harf_stream_max_utterance_s``) plus the segments not yet
+   sent; the whole stream is spooled to a temporary file on disk, capped at ``max_audio_bytes``.
+4. **Kept as a job.** On ``finalize`` the spooled WAV and the joined transcript are stored as
+   one completed job (source ``harf-stream``) that can be listed, polled and fetched; the
+   per-utterance jobs are removed once read. A client that disconnects without ``finalize``
+   abandons the stream: the pending waits are cancelled, their jobs removed, the spool deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+from collections import deque
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from fastapi import WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from events.bus import publish_event
+from events.models import JobCompleted
+from functions.api.job_events import JobEventSource
+from functions.api.service import JobService, Submission
+from functions.api.stream_vad import RATE, Audio, Utterance, UtteranceCutter
+from functions.api.wav_stream import WavFormat, WavHeaderError, WavStreamReader, pcm_to_mono, wav_header
+from functions.common.errors import ApiError
+from functions.common.jobs import JobStatus, RecognitionOptions
+from functions.common.render_harf import display_text, hms
+from functions.common.transcript import Segment, Word
+
+log = logging.getLogger("shenava.api.harf.stream")
+
+CLOSE_NORMAL, CLOSE_UNSUPPORTED, CLOSE_BAD_DATA = 1000, 1003, 1007
+CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_ERROR = 1008, 1009, 1011
+PENDING = {"state": "PENDING"}
+UTTERANCE_SOURCE, STREAM_SOURCE = "harf-utterance", "harf-stream"
+
+
+class StreamClosed(Exception):
+    """The session must end now with this message and close code."""
+
+    def __init__(self, detail: str, code: int) -> None:
+        super().__init__(detail)
+        self.detail, self.code = detail, code
+
+
+class StreamSession:
+    def __init__(
+        self, ws: WebSocket, svc: JobService, events: JobEventSource, tenant: str, language: str | None
+    ) -> None:
+        self.ws, self.svc, self.events, self.tenant, self.language = ws, svc, events, tenant, language
+        self.settings = svc.deps.settings
+        self.reader = WavStreamReader()
+        self.cutter = UtteranceCutter(
+            self.settings.harf_stream_min_silence_s, self.settings.harf_stream_max_utterance_s
+        )
+        self.resampler: Any = None
+        self.spool: IO[bytes] | None = None
+        self.spool_path: Path | None = None
+        self.pcm_bytes = 0
+        self.inflight: deque[asyncio.Task[list[Segment]]] = deque()
+        self.ready: deque[dict[str, Any]] = deque()
+        self.kept: list[Segment] = []  # every segment sent, in stream time: the stream's transcript
+        self.detected = ""
+        self.utterances = 0
+
+    async def run(self) -> None:
+        """Serve the socket until ``finalize``, an error, or the client leaves; free everything."""
+        try:
+            await self._serve()
+        except StreamClosed as closed:
+            await self._close_with(closed.detail, closed.code)
+        except WebSocketDisconnect:
+            log.info("stream abandoned by the client", extra={"tenant": self.tenant})
+        except Exception:
+            log.exception("stream failed", extra={"tenant": self.tenant})
+            await self._close_with("internal error; the stream was not completed", CLOSE_ERROR)
+        finally:
+            await self._release()
+
+    async def _serve(self) -> None:
+        idle = self.settings.harf_stream_idle_timeout_s
+        while True:
+            try:
+                message = await asyncio.wait_for(self.ws.receive(), idle)
+            except TimeoutError as exc:
+                raise StreamClosed(f"no message for {idle:g} s; the stream is closed", CLOSE_POLICY) from exc
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            if message.get("bytes") is not None:
+                await self._on_audio(message["bytes"])
+                await self.ws.send_json(self._next_reply())
+            elif (message.get("text") or "").strip() == "finalize":
+                await self._finalize()
+                return
+            else:
+                raise StreamClosed(
+                    "send the WAV as binary messages and the text 'finalize' at the end", CLOSE_UNSUPPORTED
+                )
+
+    async def _on_audio(self, data: bytes) -> None:
+        try:
+            pcm = self.reader.feed(data)
+        except WavHeaderError as exc:
+            raise StreamClosed(f"malformed WAV: {exc}", CLOSE_BAD_DATA) from exc
+        fmt = self.reader.format
+        if fmt is None or not pcm:
+            return
+        self._spool(pcm, fmt)
+        mono = pcm_to_mono(pcm, fmt)
+        if fmt.sample_rate != RATE:
+            mono = self._resample(mono, fmt, last=False)
+        for utterance in await asyncio.to_thread(self.cutter.feed, mono):
+            await self._launch(utterance)
+
+    def _spool(self, pcm: bytes, fmt: WavFormat) -> None:
+        if self.pcm_bytes + len(pcm) > self.settings.max_audio_bytes:
+            raise StreamClosed(
+                f"the stream is larger than the limit of {self.settings.max_audio_bytes} bytes", CLOSE_TOO_BIG
+            )
+        if self.spool is None:
+            handle = tempfile.NamedTemporaryFile(prefix="shenava-stream-", suffix=".wav", delete=False)  # noqa: SIM115
+            self.spool, self.spool_path = handle, Path(handle.name)
+            handle.write(wav_header(fmt, 0))  # rewritten with the real size at the end
+        self.spool.write(pcm)
+        self.pcm_bytes += len(pcm)
+
+    def _resample(self, mono: Audio, fmt: WavFormat, last: bool) -> Audio:
+        if self.resampler is None:
+            import soxr  # type: ignore[import-untyped]
+
+            self.resampler = soxr.ResampleStream(fmt.sample_rate, RATE, 1, dtype="float32")
+        return np.asarray(self.resampler.resample_chunk(mono, last=last), np.float32)
+
+    async def _launch(self, utterance: Utterance) -> None:
+        """Submit one utterance; first wait for the oldest if too many are in the pipeline."""
+        while len(self.inflight) >= max(1, self.settings.harf_stream_max_pending):
+            await asyncio.wait({self.inflight[0]})
+            self._collect()
+        self.utterances += 1
+        self.inflight.append(asyncio.create_task(self._transcribe(utterance, self.utterances)))
+
+    def _collect(self) -> None:
+        """Move finished utterances, in stream order, to the segments waiting to be sent."""
+        while self.inflight and self.inflight[0].done():
+            for segment in self.inflight.popleft().result():
+                self.kept.append(segment)
+                self.ready.append(self._render(segment, len(self.kept)))
+
+    def _render(self, segment: Segment, segment_id: int) -> dict[str, Any]:
+        language = self.language or self.detected
+        return {
+            "segment_id": segment_id,
+            "text": display_text(segment.text, language),
+            "start": hms(segment.start),
+            "end": hms(segment.end),
+        }
+
+    def _next_reply(self) -> dict[str, Any]:
+        self._collect()
+        return self.ready.popleft() if self.ready else PENDING
+
+    async def _transcribe(self, utterance: Utterance, number: int) -> list[Segment]:
+        """One utterance through the pipeline; its segments in stream time (none if it failed)."""
+        job_id = ""
+        try:
+            try:
+                job_id = await self._submit(utterance, number)
+            except ApiError as exc:
+                raise StreamClosed(f"an utterance could not be submitted: {exc}", CLOSE_ERROR) from exc
+            timeout = self.settings.harf_task_timeout_s
+            status = await self.events.wait_finished(self.svc.deps.jobs, self.tenant, job_id, timeout)
+            if status != JobStatus.COMPLETED:
+                log.warning("utterance %s ended %s", number, status, extra={"job_id": job_id})
+                return []
+            transcript = await self.svc.transcript(await self.svc.get(self.tenant, job_id))
+            if transcript is None:
+                return []
+            self.detected = self.detected or transcript.language
+            return [shifted(s, utterance.start_s) for s in transcript.segments if s.text.strip()]
+        finally:
+            if job_id:
+                await _quietly(self._forget(job_id))
+
+    async def _submit(self, utterance: Utterance, number: int) -> str:
+        with tempfile.TemporaryDirectory(prefix="shenava-utterance-") as tmp:
+            path = Path(tmp) / "utterance.wav"
+            pcm = np.clip(utterance.audio * 32768.0, -32768, 32767).astype("<i2").tobytes()
+            path.write_bytes(wav_header(WavFormat(1, RATE), len(pcm)) + pcm)
+            job = await self.svc.submit(
+                Submission(
+                    tenant=self.tenant,
+                    source=UTTERANCE_SOURCE,
+                    media_path=path,
+                    content_type="audio/wav",
+                    filename=f"utterance-{number}.wav",
+                    options=RecognitionOptions(language=self.language),
+                    results_ttl_minutes=self.settings.results_ttl_minutes,
+                )
+            )
+        return job.id
+
+    async def _forget(self, job_id: str) -> None:
+        """An utterance's job is only a step of the stream's: remove it once read (or abandoned)."""
+        job = await self.svc.deps.jobs.find(self.tenant, job_id)
+        if job is not None:
+            await self.svc.purge(job)
+
+    async def _finalize(self) -> None:
+        fmt = self.reader.format
+        if fmt is None or self.pcm_bytes == 0:
+            raise StreamClosed("no audio was received before finalize", CLOSE_BAD_DATA)
+        tail = self._resample(np.zeros(0, np.float32), fmt, last=True) if self.resampler else None
+        utterances = await asyncio.to_thread(self.cutter.feed, tail) if tail is not None else []
+        for utterance in [*utterances, *self.cutter.flush()]:
+            await self._launch(utterance)
+        while self.inflight:
+            await asyncio.wait({self.inflight[0]})
+            self._collect()
+            while self.ready:
+                await self.ws.send_json(self.ready.popleft())
+        task_id = await self._store(fmt)
+        await self.ws.send_json({"state": "SUCCESS", "task_id": task_id})
+        await self.ws.close(CLOSE_NORMAL)
+
+    async def _store(self, fmt: WavFormat) -> str:
+        """The whole stream as one completed job: its WAV and the segments that were sent."""
+        assert self.spool is not None and self.spool_path is not None
+        self.spool.seek(0)
+        self.spool.write(wav_header(fmt, self.pcm_bytes))
+        self.spool.close()
+        submission = Submission(
+            tenant=self.tenant,
+            source=STREAM_SOURCE,
+            media_path=self.spool_path,
+            content_type="audio/wav",
+            filename="stream.wav",
+            options=RecognitionOptions(language=self.language),
+            results_ttl_minutes=self.settings.results_ttl_minutes,
+        )
+        try:
+            job = await self.svc.store_transcribed(submission, self.kept, self.language or self.detected)
+        except ApiError as exc:
+            raise StreamClosed(f"the stream could not be stored: {exc}", CLOSE_ERROR) from exc
+        js = getattr(self.ws.app.state, "js", None)
+        if js is not None:  # the audit log hears of it like any other job
+            await _quietly(publish_event(js, JobCompleted.for_job(job.tenant, job.id)))
+        return job.id
+
+    async def _close_with(self, detail: str, code: int) -> None:
+        log.info("stream closed: %s", detail, extra={"tenant": self.tenant})
+        if self.ws.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await self.ws.send_json({"state": "FAILURE", "detail": detail})
+                await self.ws.close(code)
+
+    async def _release(self) -> None:
+        # The synchronous part first: it cannot be interrupted if the handler itself is cancelled
+        # (server shutdown). The cancelled utterance tasks remove their jobs on their own.
+        tasks = list(self.inflight)
+        for task in tasks:
+            task.cancel()
+        self.inflight.clear()
+        self.ready.clear()
+        if self.spool is not None:
+            self.spool.close()
+        if self.spool_path is not None:
+            self.spool_path.unlink(missing_ok=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def shifted(segment: Segment, offset_s: float) -> Segment:
+    """A segment of an utterance, moved to its place in the stream."""
+    words = tuple(
+        Word(text=w.text, start=w.start + offset_s, end=w.end + offset_s, confidence=w.confidence)
+        for w in segment.words
+    )
+    return segment.model_copy(
+        update={"start": segment.start + offset_s, "end": segment.end + offset_s, "words": words}
+    )
+
+
+async def _quietly(step: Any) -> None:
+    """Clean-up that must not turn a finished answer into an error (logged, not raised)."""
+    try:
+        await step
+    except Exception:
+        log.exception("clean-up step failed")

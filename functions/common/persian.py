@@ -1,0 +1,23 @@
+"""Persian text for display: the Arabic code points Whisper often emits become Persian ones.
+
+Whisper's tokenizer learned Persian partly from Arabic-script text, so it sometimes writes the
+Arabic yeh (ي U+064A), alef maksura (ى U+0649) or kaf (ك U+0643) where Persian uses yeh (ی U+06CC)
+and keheh (ک U+06A9). They look alike but search, sort and compare differently, so Persian output
+is mapped to the Persian letters. Digits are left as they are: Persian, Arabic-Indic and Latin
+digits are all what was spoken, and converting them is the reader's choice, not ours.
+"""
+
+from __future__ import annotations
+
+ARABIC_TO_PERSIAN = str.maketrans(
+    {
+        "\u064a": "\u06cc",  # ARABIC LETTER YEH → ARABIC LETTER FARSI YEH
+        "\u0649": "\u06cc",  # ARABIC LETTER ALEF MAKSURA → ARABIC LETTER FARSI YEH
+        "\u0643": "\u06a9",  # ARABIC LETTER KAF → ARABIC LETTER KEHEH
+    }
+)
+
+
+def persian_display(text: str) -> str:
+    """Arabic yeh / alef maksura / kaf → Persian yeh / keheh; everything else untouched."""
+    return text.translate(ARABIC_TO_PERSIAN)
