@@ -34,7 +34,7 @@ from functions.common.jobs import (
     result_key,
 )
 from functions.common.media_store import normalized_key, upload_key
-from functions.common.probe import probe
+from functions.common.probe import media_facts, probe
 from functions.common.transcript import Segment, Transcript
 from functions.ingest.handler import object_marker
 from functions.notify.callbacks import CallbackRegistry, Registration
@@ -89,6 +89,34 @@ def safe_filename(name: str) -> str:
     return cleaned[:120] or "audio"
 
 
+def new_job(submission: Submission) -> JobDocument:
+    """The job a submission registers, QUEUED, with a fresh id."""
+    return JobDocument(
+        id=new_job_id(),
+        tenant=submission.tenant,
+        source=submission.source,
+        filename=safe_filename(submission.filename),
+        tag=submission.tag,
+        options=submission.options,
+        callback=submission.callback,
+        callback_urls=list(submission.callback_urls),
+        results_ttl_minutes=submission.results_ttl_minutes,
+        config=submission.config,
+        priority=submission.priority,
+    )
+
+
+def rerun_of(old: JobDocument, **changes: Any) -> JobDocument:
+    """A new job (fresh id, QUEUED, nothing measured yet) for the same request as ``old``."""
+    carried = {
+        "tenant": old.tenant, "source": old.source, "filename": old.filename, "tag": old.tag,
+        "batch": old.batch, "priority": old.priority, "options": old.options, "callback": old.callback,
+        "callback_urls": old.callback_urls, "config": old.config,
+        "results_ttl_minutes": old.results_ttl_minutes,
+    }  # fmt: skip
+    return JobDocument(id=new_job_id(), **{**carried, **changes})
+
+
 class JobService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
@@ -98,20 +126,8 @@ class JobService:
         return CallbackRegistry(self.deps.state, self.deps.secrets)
 
     async def submit(self, submission: Submission) -> JobDocument:
-        filename = safe_filename(submission.filename)
-        job = JobDocument(
-            id=new_job_id(),
-            tenant=submission.tenant,
-            source=submission.source,
-            filename=filename,
-            tag=submission.tag,
-            options=submission.options,
-            callback=submission.callback,
-            callback_urls=list(submission.callback_urls),
-            results_ttl_minutes=submission.results_ttl_minutes,
-            config=submission.config,
-            priority=submission.priority,
-        )
+        job = new_job(submission)
+        filename = job.filename
         job.media.content_type = submission.content_type
         await self.deps.jobs.create(job)
         key = upload_key(job.tenant, job.id, filename)
@@ -183,21 +199,7 @@ class JobService:
         old = await self.get(tenant, job_id)
         if old.status not in {JobStatus.FAILED, JobStatus.STOPPED}:
             raise Conflict(f"only FAILED or STOPPED jobs can be retried; {job_id} is {old.status}")
-        job = JobDocument(
-            id=new_job_id(),
-            tenant=tenant,
-            source=old.source,
-            filename=old.filename,
-            tag=old.tag,
-            batch=old.batch,
-            priority=old.priority,
-            options=old.options,
-            callback=old.callback,
-            callback_urls=old.callback_urls,
-            config=old.config,
-            results_ttl_minutes=old.results_ttl_minutes,
-            media=MediaFacts(content_type=old.media.content_type),
-        )
+        job = rerun_of(old, media=MediaFacts(content_type=old.media.content_type))
         await self.deps.jobs.create(job)
         try:
             await self.deps.media.copy(
@@ -286,13 +288,10 @@ class JobService:
     async def reset(self, tenant: str, job_id: str) -> JobDocument:
         """The file again from INITIAL, IDLE, as a new job; the old job and its results are removed."""
         old = await self.get(tenant, job_id)
-        job = JobDocument(
-            id=new_job_id(), tenant=tenant, source=old.source, filename=old.filename, tag=old.tag,
-            batch=old.batch, control=Control.IDLE, options=old.options, config=old.config, priority=old.priority,
-            callback_urls=old.callback_urls, results_ttl_minutes=old.results_ttl_minutes,
-            media=MediaFacts(key=old.media.key, etag=old.media.etag, size=old.media.size,
-                             content_type=old.media.content_type),
-        )  # fmt: skip
+        media = MediaFacts(
+            key=old.media.key, etag=old.media.etag, size=old.media.size, content_type=old.media.content_type
+        )
+        job = rerun_of(old, control=Control.IDLE, media=media)
         await self.deps.jobs.create(job)
         if old.source == "drop":
             dedupe = f"{self.deps.settings.media_bucket}/{old.media.key}@{old.media.etag}"
@@ -357,29 +356,10 @@ class JobService:
             facts = await probe(submission.media_path)
         except PoisonError as exc:
             raise BadRequest(f"the audio cannot be stored: {exc}") from exc
-        filename = safe_filename(submission.filename)
-        job = JobDocument(
-            id=new_job_id(),
-            tenant=submission.tenant,
-            source=submission.source,
-            filename=filename,
-            tag=submission.tag,
-            options=submission.options,
-            results_ttl_minutes=submission.results_ttl_minutes,
-        )
+        job = new_job(submission)
+        filename = job.filename
         key = upload_key(job.tenant, job.id, filename)
-        job.media = MediaFacts(
-            key=key,
-            content_type=submission.content_type,
-            md5=facts.md5,
-            size=facts.size,
-            format=facts.format,
-            codec=facts.codec,
-            duration=facts.duration,
-            channels=facts.channels,
-            sample_rate=facts.sample_rate,
-            bit_rate=facts.bit_rate,
-        )
+        job.media = media_facts(facts, key=key, content_type=submission.content_type)
         job.started_at = job.created_at
         job.completed_now(self.deps.clock())
         transcript = Transcript(

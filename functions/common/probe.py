@@ -11,8 +11,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from functions.common.errors import PoisonError
+from functions.common.jobs import MediaFacts
 
 PROBE_TIMEOUT_S = 60.0
 NORMALISE_TIMEOUT_S = 3600.0
@@ -29,6 +31,14 @@ class Probe:
     bit_rate: int
     size: int
     md5: str
+
+
+def media_facts(facts: Probe, **fields: Any) -> MediaFacts:
+    """The job's media facts from a probe, plus the fields only the caller knows (keys, type)."""
+    return MediaFacts(
+        md5=facts.md5, size=facts.size, format=facts.format, codec=facts.codec, duration=facts.duration,
+        channels=facts.channels, sample_rate=facts.sample_rate, bit_rate=facts.bit_rate, **fields,
+    )  # fmt: skip
 
 
 async def _run(args: list[str], timeout: float) -> tuple[int, bytes, bytes]:

@@ -19,12 +19,12 @@ from pathlib import Path, PurePosixPath
 from events.models import Event, JobFailed, JobQueued, ObjectCreated
 from events.runner import FunctionSpec
 from events.subjects import INGEST
-from functions.common.audio_facts import AudioFacts, audio_facts
+from functions.common.audio_facts import audio_facts
 from functions.common.bootstrap import Deps
 from functions.common.errors import PoisonError
 from functions.common.jobs import Control, JobDocument, JobStatus, MediaFacts, Stage, new_job_id
 from functions.common.media_store import INCOMING, UPLOADS, normalized_key
-from functions.common.probe import Probe, normalise, probe
+from functions.common.probe import media_facts, normalise, probe
 from functions.common.state_store import AlreadyExists
 
 log = logging.getLogger("shenava.ingest")
@@ -155,25 +155,10 @@ async def _prepare_media(event: ObjectCreated, job: JobDocument, deps: Deps) -> 
         heard = await asyncio.to_thread(audio_facts, target)
         out_key = normalized_key(job.tenant, job.id)
         await deps.media.put_file(out_key, target, "audio/wav", {"job-id": job.id})
-    return _media_facts(event.key, out_key, facts, heard, metadata.get("content-type", ""))
-
-
-def _media_facts(key: str, out_key: str, facts: Probe, heard: AudioFacts, content_type: str) -> MediaFacts:
-    return MediaFacts(
-        key=key,
-        normalized_key=out_key,
-        content_type=content_type,
-        bandwidth=heard.bandwidth,
-        redundant_channel=heard.redundant_channel,
-        md5=facts.md5,
-        size=facts.size,
-        format=facts.format,
-        codec=facts.codec,
-        duration=facts.duration,
-        channels=facts.channels,
-        sample_rate=facts.sample_rate,
-        bit_rate=facts.bit_rate,
-    )
+    return media_facts(
+        facts, key=event.key, normalized_key=out_key, content_type=metadata.get("content-type", ""),
+        bandwidth=heard.bandwidth, redundant_channel=heard.redundant_channel,
+    )  # fmt: skip
 
 
 SPEC = FunctionSpec(INGEST, handle, on_failure)
