@@ -197,7 +197,13 @@ async def test_preferred_consumers_are_read_first(deps: Deps) -> None:
         return []
 
     nc, js = await connect(deps.settings)
-    for job_id, priority in [("low-1", 10), ("normal-1", 50), ("high-1", 90), ("normal-2", 50), ("high-2", 70)]:
+    for job_id, priority in [
+        ("low-1", 10),
+        ("normal-1", 50),
+        ("high-1", 90),
+        ("normal-2", 50),
+        ("high-2", 70),
+    ]:
         await publish_event(js, JobQueued.for_job("t1", job_id, priority=priority))
     runner = Runner(FunctionSpec(order[1], record, order=order), deps, nc, js)
     await asyncio.wait_for(runner.run(burst=True), 30)
