@@ -20,24 +20,25 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from functions.api.service import JobQuery, JobService
 from functions.common.bootstrap import Deps, bootstrap
 from functions.common.jobs import JobDocument, JobStatus, job_key, new_job_id
 from infra.stack import EmbeddedStack, free_port_settings
 
+T = TypeVar("T")
 STATUSES = (JobStatus.COMPLETED, JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.QUEUED)
 
 
-async def bounded(concurrency: int, jobs: list[Callable[[], Awaitable[Any]]]) -> None:
+async def bounded(concurrency: int, items: list[T], action: Callable[[T], Awaitable[Any]]) -> None:
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(job: Callable[[], Awaitable[Any]]) -> None:
+    async def one(item: T) -> None:
         async with gate:
-            await job()
+            await action(item)
 
-    await asyncio.gather(*(one(j) for j in jobs))
+    await asyncio.gather(*(one(item) for item in items))
 
 
 async def populate(deps: Deps, tenant: str, count: int, concurrency: int) -> None:
@@ -53,9 +54,9 @@ async def populate(deps: Deps, tenant: str, count: int, concurrency: int) -> Non
             created_at=start + timedelta(minutes=n * 30 * 24 * 60 / count),
         )
         documents.append(job)  # fmt: skip
-    await bounded(concurrency, [
-        lambda j=job: deps.state.put(job_key(tenant, j.id), j.model_dump(mode="json")) for job in documents
-    ])  # fmt: skip
+    await bounded(
+        concurrency, documents, lambda j: deps.state.put(job_key(tenant, j.id), j.model_dump(mode="json"))
+    )
     await deps.jobs.rebuild_index(tenant)
 
 
@@ -70,7 +71,7 @@ async def timed(action: Callable[[], Awaitable[Any]], repeats: int = 3) -> float
 
 async def read_everything(deps: Deps, tenant: str, concurrency: int) -> None:
     ids = await deps.jobs.list_ids(tenant)
-    await bounded(concurrency, [lambda i=i: deps.jobs.find(tenant, i) for i in ids])
+    await bounded(concurrency, ids, lambda job_id: deps.jobs.find(tenant, job_id))
 
 
 async def measure(deps: Deps, count: int, concurrency: int) -> None:

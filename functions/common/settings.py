@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     asr_threads: int = 0
     asr_align_model: str = ""  # optional wav2vec2 alignment model directory
     asr_diarize_model: str = ""  # optional pyannote diarization pipeline directory
+    # Speaker clustering threshold on TRD's scale (higher = fewer speakers); see
+    # functions/transcribe/diarization.py for its mapping and measured figures.
+    diarization_threshold: float = -0.4
     model_cache: Path = Path.home() / ".cache" / "shenava" / "models"
 
     # Webhooks

@@ -15,6 +15,9 @@ class TranscribeOptions:
     language: str | None = None  # ISO 639-1; None = detect
     word_timestamps: bool = True
     speaker_labels: bool = False
+    # TRD's config.diarization.clustering.threshold (higher = fewer speakers); None = the
+    # diarization_threshold setting. Only read when speaker_labels is on.
+    diarization_threshold: float | None = None
     hints: tuple[str, ...] = ()  # words to bias the decoder towards (TRD hints_words)
 
 

@@ -128,6 +128,7 @@ async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
     options = TranscribeOptions(
         language=job.options.language,
         speaker_labels=job.options.speaker_labels,
+        diarization_threshold=job.options.diarization_threshold,
         hints=tuple(job.options.hints),
     )
     segments: list[Segment] = []
