@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -40,6 +41,7 @@ FailureHandler = Callable[[Event, Deps, str], Awaitable[list[Event]]]
 ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
 FETCH_WAIT_S = 1.0
 PREFERRED_WAIT_S = 0.05  # a preferred consumer with nothing to give is passed over quickly
+BUS_RETRY_S = 0.5
 
 
 async def no_failure_action(event: Event, deps: Deps, reason: str) -> list[Event]:
@@ -81,11 +83,15 @@ class Runner:
         ]
         try:
             while not stop.is_set():
-                msg = await self._next(subs)
-                if msg is not None:
-                    await self.process(msg)
-                elif burst and await self._drained():
-                    return
+                try:
+                    msg = await self._next(subs)
+                    if msg is not None:
+                        await self.process(msg)
+                    elif burst and await self._drained():
+                        return
+                except (NatsError, OSError) as exc:  # the bus is away: wait for the reconnect
+                    log.warning("the event bus is unavailable, waiting: %r", exc)
+                    await asyncio.sleep(BUS_RETRY_S)
         finally:
             for advisory in advisories:
                 await advisory.unsubscribe()

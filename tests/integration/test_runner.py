@@ -11,9 +11,11 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
+import nats.js.errors
 import pytest
 from nats.js.api import ConsumerConfig
 
@@ -32,27 +34,45 @@ from tests.integration.pipeline import free_port
 SPEC = ConsumerSpec("probe", ("shenava.job.queued",))
 
 
+class NatsServer:
+    """A real nats-server with JetStream in a temporary store, that a test can restart."""
+
+    def __init__(self, store: Path) -> None:
+        self.store, self.port = store, free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("nats-server") or str(Path(sys.executable).parent / "nats-server")
+        command = [binary, "-js", "-sd", str(self.store), "-a", "127.0.0.1", "-p", str(self.port)]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:  # readiness: the port accepts connections
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
 @pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    binary = shutil.which("nats-server") or str(Path(sys.executable).parent / "nats-server")
-    proc = subprocess.Popen(
-        [binary, "-js", "-sd", str(tmp_path / "js"), "-a", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:  # readiness: the port accepts connections
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise
-            time.sleep(0.02)
-    yield f"nats://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(10)
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path / "js")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def nats_url(nats_server: NatsServer) -> str:
+    return nats_server.url
 
 
 @pytest.fixture
@@ -209,3 +229,33 @@ async def test_preferred_consumers_are_read_first(deps: Deps) -> None:
     await asyncio.wait_for(runner.run(burst=True), 30)
     await nc.close()
     assert seen == ["high-1", "high-2", "normal-1", "normal-2", "low-1"]
+
+
+async def test_a_worker_outlives_a_restart_of_the_bus(deps: Deps, nats_server: NatsServer) -> None:
+    recorder = Recorder("ok")
+    nc, js = await connect(deps.settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(Runner(FunctionSpec(SPEC, recorder.handle), deps, nc, js).run(stop=stop))
+    await consumer_exists(js, deps.settings.stream_name, SPEC.durable)
+    nats_server.stop()
+    await asyncio.sleep(3)  # an outage, not a synchronisation: the worker asks for work while it lasts
+    nats_server.start()  # same port, same store: the durable consumer is still there
+    publisher, publisher_js = await connect(deps.settings)
+    await publish_event(publisher_js, queued())
+    await asyncio.wait_for(recorder.done.wait(), 30)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    await publisher.close()
+    await nc.close()
+    assert recorder.calls == [1] and not task.exception()
+
+
+async def consumer_exists(js: Any, stream: str, durable: str, timeout: float = 10) -> None:
+    async def poll() -> None:
+        while True:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await js.consumer_info(stream, durable)
+                return
+            await asyncio.sleep(0.05)  # polling the server's state, with a deadline
+
+    await asyncio.wait_for(poll(), timeout)
