@@ -48,6 +48,7 @@ bench: install
 	$(PY) -m bench.pipeline_overhead
 	$(PY) -m bench.harf_stream
 	$(PY) -m bench.job_index --sizes 10000
+	$(PY) -m bench.diarization
 
 clean:
 	rm -rf .shenava .pytest_cache .mypy_cache .ruff_cache
