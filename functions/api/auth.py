@@ -9,6 +9,7 @@ from fastapi import Request
 
 from functions.common.apikeys import resolve_key
 from functions.common.errors import Unauthorized
+from functions.common.state_store import StateStore
 
 SCHEMES = ("bearer", "token")
 
@@ -29,12 +30,16 @@ def key_from_header(header: str) -> str:
     raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
 
 
-async def caller_tenant(request: Request) -> str:
-    """FastAPI dependency: the tenant of the API key, or 401."""
-    header = request.headers.get("authorization")
+async def tenant_of(header: str | None, store: StateStore) -> str:
+    """The tenant of the API key in an ``Authorization`` header, or 401."""
     if not header:
         raise Unauthorized("missing Authorization header")
-    key = await resolve_key(request.app.state.deps.state, key_from_header(header))
+    key = await resolve_key(store, key_from_header(header))
     if key is None:
         raise Unauthorized("the API key is not valid")
     return key.tenant
+
+
+async def caller_tenant(request: Request) -> str:
+    """FastAPI dependency: the tenant of the API key, or 401."""
+    return await tenant_of(request.headers.get("authorization"), request.app.state.deps.state)

@@ -33,13 +33,12 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 from starlette.datastructures import FormData, UploadFile
 
-from functions.api.auth import caller_tenant, key_from_header
+from functions.api.auth import caller_tenant, tenant_of
 from functions.api.harf_stream import CLOSE_ERROR, CLOSE_POLICY, StreamSession
 from functions.api.job_events import JobEventSource
 from functions.api.languages import language_of_model
 from functions.api.service import JobService, Submission
 from functions.api.uploads import spool_upload
-from functions.common.apikeys import resolve_key
 from functions.common.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable
 from functions.common.fetch import FetchedMedia
 from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
@@ -334,13 +333,7 @@ async def live(websocket: WebSocket, language: str | None = None) -> None:
 
 
 async def _ws_tenant(websocket: WebSocket) -> str:
-    header = websocket.headers.get("authorization")
-    if not header:
-        raise BadRequest("missing Authorization header; send 'Authorization: Token <key>'")
-    key = await resolve_key(websocket.app.state.deps.state, key_from_header(header))
-    if key is None:
-        raise BadRequest("the API key is not valid")
-    return key.tenant
+    return await tenant_of(websocket.headers.get("authorization"), websocket.app.state.deps.state)
 
 
 async def _refuse(websocket: WebSocket, detail: str, code: int) -> None:
