@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
+from cryptography.fernet import Fernet
+
+from functions.common.bootstrap import Deps
+from functions.common.secrets import SecretBox
+from functions.common.settings import Settings
+from functions.common.state_store import MemoryStateStore
 from functions.common.transcript import Segment, Word
 from functions.transcribe.engine_protocol import TranscribeOptions
 
@@ -84,3 +93,14 @@ class ScriptedEngine:
                 Segment(channel=channel, start=float(i), end=i + 0.9, text=text, confidence=0.9, words=words)
             )
         return ScriptedRun(options.language or self.language, segments)
+
+
+@asynccontextmanager
+async def memory_deps(root: Path, engine: Any = None, **settings: Any) -> AsyncIterator[Deps]:
+    """``Deps`` over in-memory state, a directory media bucket and a real HTTP client."""
+    configured = Settings(data_dir=root / "data", secret_key=Fernet.generate_key().decode(), **settings)
+    async with httpx.AsyncClient() as http:
+        yield Deps(
+            settings=configured, state=MemoryStateStore(), media=DirMediaStore(root / "media"),
+            http=http, secrets=SecretBox(configured.secret_key), engine=engine,
+        )  # fmt: skip

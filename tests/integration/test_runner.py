@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import nats
 import nats.js.errors
 import pytest
@@ -25,10 +24,7 @@ from events.runner import FunctionSpec, Runner
 from events.subjects import ConsumerSpec
 from functions.common.bootstrap import Deps
 from functions.common.errors import PoisonError, RetryableError
-from functions.common.secrets import SecretBox
-from functions.common.settings import Settings
-from functions.common.state_store import MemoryStateStore
-from tests.fakes import DirMediaStore
+from tests.fakes import memory_deps
 from tests.integration.pipeline import free_port
 
 SPEC = ConsumerSpec("probe", ("shenava.job.queued",))
@@ -77,24 +73,10 @@ def nats_url(nats_server: NatsServer) -> str:
 
 @pytest.fixture
 async def deps(tmp_path: Path, nats_url: str) -> AsyncIterator[Deps]:
-    from cryptography.fernet import Fernet
-
-    settings = Settings(
-        data_dir=tmp_path,
-        nats_url=nats_url,
-        ack_wait_s=1.0,
-        max_deliver=3,
-        retry_backoff_s=[0.1],
-        secret_key=Fernet.generate_key().decode(),
-    )
-    async with httpx.AsyncClient() as http:
-        yield Deps(
-            settings=settings,
-            state=MemoryStateStore(),
-            media=DirMediaStore(tmp_path),
-            http=http,
-            secrets=SecretBox(settings.secret_key),
-        )
+    async with memory_deps(
+        tmp_path, nats_url=nats_url, ack_wait_s=1.0, max_deliver=3, retry_backoff_s=[0.1]
+    ) as built:
+        yield built
 
 
 class Recorder:

@@ -8,9 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
-from cryptography.fernet import Fernet
 
 from events.aws import INTERRUPTED, SqsBatchRunner, SqsRecord, events_in_body
 from events.models import Event, JobCompleted, JobFailed, JobQueued, JobStarted, ObjectCreated, encode_event
@@ -18,10 +16,7 @@ from events.runner import FunctionSpec
 from events.subjects import TRANSCRIBE
 from functions.common.bootstrap import Deps
 from functions.common.errors import PoisonError, RetryableError
-from functions.common.secrets import SecretBox
-from functions.common.settings import Settings
-from functions.common.state_store import MemoryStateStore
-from tests.fakes import DirMediaStore
+from tests.fakes import memory_deps
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -71,15 +66,8 @@ class Script:
 
 @pytest.fixture
 async def deps(tmp_path: Path) -> AsyncIterator[Deps]:
-    settings = Settings(data_dir=tmp_path, secret_key=Fernet.generate_key().decode())
-    async with httpx.AsyncClient() as http:
-        yield Deps(
-            settings=settings,
-            state=MemoryStateStore(),
-            media=DirMediaStore(tmp_path / "media"),
-            http=http,
-            secrets=SecretBox(settings.secret_key),
-        )
+    async with memory_deps(tmp_path) as built:
+        yield built
 
 
 def record(job_id: str, attempt: int = 1, body: str | None = None) -> dict[str, object]:

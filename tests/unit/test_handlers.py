@@ -6,19 +6,15 @@ import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from events.models import JobCompleted, JobFailed, JobQueued, JobStarted, ObjectCreated
 from functions.common.bootstrap import Deps
 from functions.common.jobs import JobDocument, JobStatus, Stage, result_key
 from functions.common.media_store import upload_key
-from functions.common.secrets import SecretBox
-from functions.common.settings import Settings
-from functions.common.state_store import MemoryStateStore
 from functions.ingest import handler as ingest
 from functions.transcribe import handler as transcribe
-from tests.fakes import DirMediaStore, ScriptedEngine
+from tests.fakes import ScriptedEngine, memory_deps
 
 
 def tone(path: Path, seconds: float = 1.0, channels: int = 1, same: bool = False) -> Path:
@@ -44,22 +40,9 @@ def tone(path: Path, seconds: float = 1.0, channels: int = 1, same: bool = False
 
 @pytest.fixture
 async def deps(tmp_path: Path) -> AsyncIterator[Deps]:
-    settings = Settings(data_dir=tmp_path / "data", secret_key=SecretBox_key())
-    async with httpx.AsyncClient() as http:
-        yield Deps(
-            settings=settings,
-            state=MemoryStateStore(),
-            media=DirMediaStore(tmp_path / "media"),
-            http=http,
-            secrets=SecretBox(settings.secret_key),
-            engine=ScriptedEngine({0: ["left one", "left two"], 1: ["right one"]}),
-        )
-
-
-def SecretBox_key() -> str:
-    from cryptography.fernet import Fernet
-
-    return Fernet.generate_key().decode()
+    engine = ScriptedEngine({0: ["left one", "left two"], 1: ["right one"]})
+    async with memory_deps(tmp_path, engine=engine) as built:
+        yield built
 
 
 async def uploaded(deps: Deps, media: Path) -> tuple[JobDocument, ObjectCreated]:
