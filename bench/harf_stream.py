@@ -35,13 +35,11 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
-from events.bridge import BridgeServer
 from functions.api.harf import WS_PATH
 from functions.api.stream_vad import UtteranceCutter
 from functions.api.wav_stream import WavFormat, WavStreamReader, pcm_to_mono, wav_header
 from functions.common.settings import Settings
-from infra.stack import EmbeddedStack, free_port_settings
-from tests.integration.pipeline import Pipeline, free_port, start_pipeline
+from tests.integration.pipeline import Pipeline, embedded_pipeline
 from tests.speech import espeak_wav
 
 SENTENCES = [
@@ -150,24 +148,14 @@ def stage_medians(pipeline: Pipeline, since: float) -> dict[str, float]:
 async def measure(sentences: int) -> None:
     with tempfile.TemporaryDirectory(prefix="shenava-bench-") as tmp:
         wav = recording(Path(tmp), SENTENCES[:sentences])
-        stack = EmbeddedStack(free_port_settings(Path(tmp) / "stack"))
-        settings: Settings = await stack.start()
-        bridge = BridgeServer(settings, stack.secrets.bridge_token)
-        await bridge.start()
-        settings = settings.model_copy(update={"api_port": free_port()})
-        pipeline, close = await start_pipeline(settings, Path(tmp))
-        try:
+        async with embedded_pipeline(Path(tmp)) as pipeline:
             await as_file(pipeline, wav)  # warm-up: the worker's model, the first S3 writes
             since = datetime.now(UTC).timestamp()
             live = await stream(pipeline, wav, paced=True)
             stages = stage_medians(pipeline, since)
             burst = await stream(pipeline, wav, paced=False)
             file_s = await as_file(pipeline, wav)
-        finally:
-            await close()
-            await bridge.stop()
-            await stack.stop()
-        report(live, burst, file_s, seconds_of(wav), utterance_bounds(wav, settings), stages)
+        report(live, burst, file_s, seconds_of(wav), utterance_bounds(wav, pipeline.settings), stages)
 
 
 def seconds_of(wav: Path) -> float:

@@ -21,12 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from events.bridge import BridgeServer
-from functions.common.settings import Settings
 from functions.transcribe.engine import WhisperXEngine
 from functions.transcribe.engine_protocol import TranscribeOptions
-from infra.stack import EmbeddedStack, free_port_settings
-from tests.integration.pipeline import Pipeline, free_port, start_pipeline
+from tests.integration.pipeline import Pipeline, embedded_pipeline
 from tests.speech import espeak_wav
 
 SENTENCE = "The weather today is sunny with a light breeze. Please send the report to the finance team. "
@@ -55,26 +52,15 @@ async def through_pipeline(pipeline: Pipeline, audio: bytes) -> float:
 
 async def measure(runs: int, seconds: float) -> None:
     with tempfile.TemporaryDirectory(prefix="shenava-bench-") as tmp:
-        base = free_port_settings(Path(tmp) / "stack")
         repeats = max(1, round(seconds / 5))
         wav = espeak_wav(SENTENCE * repeats, "en-us", Path(tmp) / "speech.wav")
-        stack = EmbeddedStack(base)
-        settings: Settings = await stack.start()
-        bridge = BridgeServer(settings, stack.secrets.bridge_token)
-        await bridge.start()
-        settings = settings.model_copy(update={"api_port": free_port()})
-        pipeline, close = await start_pipeline(settings, Path(tmp))
-        try:
-            engine = WhisperXEngine(settings)
+        async with embedded_pipeline(Path(tmp)) as pipeline:
+            engine = WhisperXEngine(pipeline.settings)
             audio = wav.read_bytes()
             direct(engine, wav), await through_pipeline(pipeline, audio)  # warm-up
             baseline = [direct(engine, wav) for _ in range(runs)]
             piped = [await through_pipeline(pipeline, audio) for _ in range(runs)]
             audio_s = seconds_of(wav)
-        finally:
-            await close()
-            await bridge.stop()
-            await stack.stop()
     report(baseline, piped, audio_s)
 
 

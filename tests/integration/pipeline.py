@@ -15,6 +15,8 @@ import socket
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,3 +174,24 @@ async def start_pipeline(settings: Settings, logs: Path) -> tuple[Pipeline, Any]
         await asyncio.gather(api, *workers, return_exceptions=True)
 
     return pipeline, close
+
+
+@asynccontextmanager
+async def embedded_pipeline(workdir: Path) -> AsyncIterator[Pipeline]:
+    """A whole Shenava on its own embedded stack (nats-server, SeaweedFS, bridge), for benchmarks."""
+    from events.bridge import BridgeServer
+    from infra.stack import EmbeddedStack, free_port_settings
+
+    stack = EmbeddedStack(free_port_settings(workdir / "stack"))
+    settings = await stack.start()
+    bridge = BridgeServer(settings, stack.secrets.bridge_token)
+    await bridge.start()
+    try:
+        pipeline, close = await start_pipeline(settings.model_copy(update={"api_port": free_port()}), workdir)
+        try:
+            yield pipeline
+        finally:
+            await close()
+    finally:
+        await bridge.stop()
+        await stack.stop()
