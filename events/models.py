@@ -102,8 +102,70 @@ class JobStopped(JobEvent):
     type: Literal["job.stopped"] = "job.stopped"
 
 
+class DatasetEvent(Event):
+    """Work on a Kashf dataset. ``run_id`` names the request: a redelivered event repeats the same run."""
+
+    dataset: str  # slug
+    run_id: str
+
+    @classmethod
+    def for_run(cls, tenant: str, dataset: str, run_id: str, **payload: Any) -> Self:
+        kind = cls.model_fields["type"].default
+        return cls(id=f"{tenant}.{dataset}.{run_id}.{kind}", tenant=tenant, dataset=dataset, run_id=run_id,
+                   **payload)  # fmt: skip
+
+
+class DatasetTrainRequested(DatasetEvent):
+    subject_suffix: ClassVar[str] = "dataset.train.requested"
+    type: Literal["dataset.train.requested"] = "dataset.train.requested"
+
+
+class DatasetRetagRequested(DatasetEvent):
+    subject_suffix: ClassVar[str] = "dataset.retag.requested"
+    type: Literal["dataset.retag.requested"] = "dataset.retag.requested"
+    max_predictions: int
+
+
+class DatasetExportRequested(DatasetEvent):
+    subject_suffix: ClassVar[str] = "dataset.export.requested"
+    type: Literal["dataset.export.requested"] = "dataset.export.requested"
+
+
+class DatasetImportRequested(DatasetEvent):
+    subject_suffix: ClassVar[str] = "dataset.import.requested"
+    type: Literal["dataset.import.requested"] = "dataset.import.requested"
+
+
+class TaggingRequested(DatasetEvent):
+    """Tag texts, images, faces or videos with the dataset's model (the request is in the state bucket)."""
+
+    subject_suffix: ClassVar[str] = "dataset.tagging.requested"
+    type: Literal["dataset.tagging.requested"] = "dataset.tagging.requested"
+
+
+class DatasetWorkDone(DatasetEvent):
+    """A dataset run (training, retagging, export, import, tagging) finished, well or not: waiters wake."""
+
+    subject_suffix: ClassVar[str] = "dataset.work.done"
+    type: Literal["dataset.work.done"] = "dataset.work.done"
+    work: str  # the request's type
+    failure: str = ""
+
+
 AnyEvent = Annotated[
-    ObjectCreated | JobQueued | JobStarted | JobDiarized | JobCompleted | JobFailed | JobStopped,
+    ObjectCreated
+    | JobQueued
+    | JobStarted
+    | JobDiarized
+    | JobCompleted
+    | JobFailed
+    | JobStopped
+    | DatasetTrainRequested
+    | DatasetRetagRequested
+    | DatasetExportRequested
+    | DatasetImportRequested
+    | TaggingRequested
+    | DatasetWorkDone,
     Field(discriminator="type"),
 ]
 _any_event: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -14,6 +14,12 @@ JOB_DIARIZED = f"{SUBJECT_PREFIX}.job.diarized"
 JOB_COMPLETED = f"{SUBJECT_PREFIX}.job.completed"
 JOB_FAILED = f"{SUBJECT_PREFIX}.job.failed"
 JOB_STOPPED = f"{SUBJECT_PREFIX}.job.stopped"
+DATASET_TRAIN = f"{SUBJECT_PREFIX}.dataset.train.requested"
+DATASET_RETAG = f"{SUBJECT_PREFIX}.dataset.retag.requested"
+DATASET_EXPORT = f"{SUBJECT_PREFIX}.dataset.export.requested"
+DATASET_IMPORT = f"{SUBJECT_PREFIX}.dataset.import.requested"
+DATASET_TAGGING = f"{SUBJECT_PREFIX}.dataset.tagging.requested"
+DATASET_DONE = f"{SUBJECT_PREFIX}.dataset.work.done"
 ALL_SUBJECTS = [f"{SUBJECT_PREFIX}.>"]
 
 
@@ -43,3 +49,7 @@ TRANSCRIBE_LOW = ConsumerSpec("transcribe-low", (JOB_QUEUED_LOW,))
 TRANSCRIBE_ORDER = (TRANSCRIBE_STARTED, TRANSCRIBE_HIGH, TRANSCRIBE, TRANSCRIBE_LOW)
 TRANSCRIBE_QUEUES = (TRANSCRIBE_HIGH, TRANSCRIBE, TRANSCRIBE_LOW)
 NOTIFY = ConsumerSpec("notify", (JOB_STARTED, JOB_COMPLETED, JOB_FAILED, JOB_STOPPED))
+# train reads tagging requests first (a caller may be waiting on them), then the long dataset work.
+TRAIN_TAGGING = ConsumerSpec("train-tagging", (DATASET_TAGGING,))
+TRAIN = ConsumerSpec("train", (DATASET_TRAIN, DATASET_RETAG, DATASET_EXPORT, DATASET_IMPORT))
+TRAIN_ORDER = (TRAIN_TAGGING, TRAIN)

@@ -15,7 +15,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from events.bus import connect
-from functions.api import harf, trd_batch, trd_v3, watson
+from functions.api import harf, kashf, trd_batch, trd_v3, watson
+from functions.api.dataset_events import NatsDatasetEvents
 from functions.api.job_events import NatsJobEvents
 from functions.common.bootstrap import Deps, bootstrap
 from functions.common.errors import ApiError
@@ -29,6 +30,7 @@ DIALECT_ERRORS: list[tuple[str, ErrorRenderer]] = [
     (trd_v3.PREFIX, trd_v3.render_error),
     (trd_batch.PREFIX, trd_v3.render_error),
     (harf.PREFIX, harf.render_error),
+    *((prefix, kashf.render_error) for prefix in kashf.PREFIXES),
 ]
 
 
@@ -88,13 +90,16 @@ async def _connect_bus(app: FastAPI, settings: Settings, stack: AsyncExitStack) 
     """The bus, for the synchronous endpoints (waiting on job events) and for publishing."""
     app.state.js = None
     app.state.job_events = None
+    app.state.dataset_events = None
     if not settings.nats_url:
         return
     nc, js = await connect(settings, name="shenava-api")
     stack.push_async_callback(nc.drain)
     job_events = NatsJobEvents()
     await job_events.start(nc)
-    app.state.js, app.state.job_events = js, job_events
+    dataset_events = NatsDatasetEvents()
+    await dataset_events.start(nc)
+    app.state.js, app.state.job_events, app.state.dataset_events = js, job_events, dataset_events
 
 
 def create_app(settings: Settings, **overrides: Any) -> FastAPI:
@@ -121,6 +126,7 @@ def create_app(settings: Settings, **overrides: Any) -> FastAPI:
     app.include_router(trd_v3.router)
     app.include_router(trd_batch.router)
     app.include_router(harf.router)
+    app.include_router(kashf.router)
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:

@@ -78,12 +78,9 @@ class FetchedMedia:
 async def fetch_media(url: str, directory: Path, limits: FetchLimits) -> FetchedMedia:
     """Download ``url`` into ``directory`` (hop by hop, guarded, capped, timed) and sniff it."""
     target = directory / "media"
+    final_url, content_type = await fetch_file(url, target, limits)
     try:
-        async with asyncio.timeout(limits.timeout_s):
-            final_url, content_type = await _download(url, target, limits)
-            facts = await probe(target)
-    except TimeoutError as exc:
-        raise FetchError(f"{url} took longer than {limits.timeout_s:g} s to download") from exc
+        facts = await probe(target)
     except PoisonError as exc:
         raise NotMedia(f"{url} is not usable media: {exc}") from exc
     return FetchedMedia(
@@ -94,6 +91,15 @@ async def fetch_media(url: str, directory: Path, limits: FetchLimits) -> Fetched
         filename=filename_of(final_url),
         facts=facts,
     )
+
+
+async def fetch_file(url: str, target: Path, limits: FetchLimits) -> tuple[str, str]:
+    """Download ``url`` to ``target`` with every guard but the media sniff: (final URL, content type)."""
+    try:
+        async with asyncio.timeout(limits.timeout_s):
+            return await _download(url, target, limits)
+    except TimeoutError as exc:
+        raise FetchError(f"{url} took longer than {limits.timeout_s:g} s to download") from exc
 
 
 def filename_of(url: str) -> str:

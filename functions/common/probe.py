@@ -92,6 +92,21 @@ async def probe(path: Path) -> Probe:
     )
 
 
+async def has_video_stream(path: Path) -> bool:
+    """Whether ffprobe finds a moving-picture stream (cover art in an audio file does not count)."""
+    args = ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", str(path)]
+    try:
+        code, out, _ = await _run(args, PROBE_TIMEOUT_S)
+    except TimeoutError:
+        return False
+    if code != 0:
+        return False
+    streams = json.loads(out or b"{}").get("streams", [])
+    return any(
+        s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic") for s in streams
+    )
+
+
 async def normalise(source: Path, target: Path) -> None:
     """First audio track → 16 kHz 16-bit PCM WAV, every channel kept."""
     args = [

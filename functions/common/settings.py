@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     harf_stream_max_pending: int = 4  # utterances of one stream in the pipeline before reading waits
     harf_stream_idle_timeout_s: float = 60.0  # a stream silent (no message) this long is closed
 
+    # Kashf (concept tagging)
+    kashf_wait_timeout_s: float = 300.0  # a wait=true tagging request answers "processing" after this long
+    kashf_max_image_bytes: int = 20 * 1024**2  # one image, by URL or upload
+    kashf_max_inputs: int = 1000  # texts, images, videos or reports in one request
+
     # Admission (TRD dialect)
     sync_max_audio_s: float = 120.0  # longest audio the synchronous endpoint accepts (413 beyond)
     sync_timeout_s: float = 600.0  # how long a synchronous request waits for its job

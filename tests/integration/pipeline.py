@@ -33,6 +33,7 @@ from functions.common.bootstrap import bootstrap
 from functions.common.settings import Settings
 from functions.ingest.handler import SPEC as INGEST_SPEC
 from functions.notify.handler import notify_spec
+from functions.train.handler import SPEC as TRAIN_SPEC
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -149,6 +150,7 @@ async def start_pipeline(settings: Settings, logs: Path) -> tuple[Pipeline, Any]
     workers = [
         asyncio.create_task(serve(INGEST_SPEC, settings, stop=stop)),
         asyncio.create_task(serve(notify_spec(settings.notify_backoff_s), settings, stop=stop)),
+        asyncio.create_task(serve(TRAIN_SPEC, settings, stop=stop)),
     ]
     transcriber = TranscribeWorker(settings, logs / "transcribe.log")
     transcriber.start()
