@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from events.bus import connect
+from events.bus import connect, publish_event
+from events.models import Event
 from functions.api import harf, kashf, trd_batch, trd_v3, watson
 from functions.api.dataset_events import NatsDatasetEvents
 from functions.api.job_events import NatsJobEvents
@@ -91,6 +92,7 @@ async def _connect_bus(app: FastAPI, settings: Settings, stack: AsyncExitStack) 
     app.state.js = None
     app.state.job_events = None
     app.state.dataset_events = None
+    app.state.publish = None  # how the API hands work to the functions (Kashf's dataset requests)
     if not settings.nats_url:
         return
     nc, js = await connect(settings, name="shenava-api")
@@ -100,6 +102,11 @@ async def _connect_bus(app: FastAPI, settings: Settings, stack: AsyncExitStack) 
     dataset_events = NatsDatasetEvents()
     await dataset_events.start(nc)
     app.state.js, app.state.job_events, app.state.dataset_events = js, job_events, dataset_events
+
+    async def publish(event: Event) -> None:
+        await publish_event(js, event)
+
+    app.state.publish = publish
 
 
 def create_app(settings: Settings, **overrides: Any) -> FastAPI:

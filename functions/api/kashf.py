@@ -29,8 +29,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from events.bus import publish_event
-from events.models import DatasetEvent
 from functions.api.auth import caller_tenant
 from functions.api.dataset_events import NatsDatasetEvents
 from functions.api.kashf_service import KashfService, Page, failed_request, paged, render_item
@@ -164,13 +162,7 @@ def _deps(request: Request) -> Deps:
 
 
 def service(request: Request) -> KashfService:
-    js = getattr(request.app.state, "js", None)
-
-    async def publish(event: DatasetEvent) -> None:
-        assert js is not None
-        await publish_event(js, event)
-
-    return KashfService(_deps(request), publish if js is not None else None)
+    return KashfService(_deps(request), getattr(request.app.state, "publish", None))
 
 
 Service = Annotated[KashfService, Depends(service)]

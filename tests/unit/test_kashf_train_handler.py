@@ -1,0 +1,157 @@
+"""The train function over in-memory state: runs, redelivery after a crash, stale requests, tagging."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from events.models import DatasetEvent, DatasetTrainRequested, DatasetWorkDone, TaggingRequested
+from functions.api.kashf_service import KashfService
+from functions.common.bootstrap import Deps
+from functions.common.datasets import DatasetRepository, DatasetState, DatasetType, dataset_key
+from functions.common.errors import BadRequest, Conflict
+from functions.common.state_store import MemoryStateStore
+from functions.train.handler import handle, on_failure
+from tests.fakes import memory_deps
+
+TENANT = "acme"
+TEXTS = {
+    "money": [
+        "پول و بانک و حساب",
+        "قیمت دلار بالا رفت",
+        "حقوق این ماه واریز شد",
+        "وام بانکی گرفتم",
+        "سکه طلا گران شد",
+    ],
+    "sport": [
+        "فوتبال دیشب عالی بود",
+        "تیم ملی برد",
+        "بسکتبال بازی کردیم",
+        "کشتی گیر طلا گرفت",
+        "دوچرخه سواری صبح",
+    ],
+}
+
+
+@pytest.fixture
+async def deps(tmp_path: Path) -> AsyncIterator[Deps]:
+    async with memory_deps(tmp_path) as deps:
+        yield deps
+
+
+class Bus:
+    def __init__(self) -> None:
+        self.events: list[DatasetEvent] = []
+
+    async def publish(self, event: DatasetEvent) -> None:
+        self.events.append(event)
+
+
+async def labelled(deps: Deps, bus: Bus) -> tuple[KashfService, dict[str, int]]:
+    kashf = KashfService(deps, bus.publish)
+    await kashf.create_dataset(TENANT, "topics", "Topics", DatasetType.TEXT)
+    tags = {title: (await kashf.create_tag(TENANT, "topics", title, True)).id for title in TEXTS}
+    reports = [
+        (text, tags[other], other == title)
+        for title, texts in TEXTS.items()
+        for text in texts
+        for other in tags
+    ]
+    await kashf.report_texts(TENANT, reports)
+    return kashf, tags
+
+
+class CrashOnVersionSwitch(MemoryStateStore):
+    """Dies (like a killed worker) when the dataset document is about to name the new version."""
+
+    def __init__(self, inner: MemoryStateStore) -> None:
+        self.__dict__ = inner.__dict__
+        self.armed = True
+
+    async def replace(self, key: str, doc: dict[str, Any], etag: str) -> str:
+        if self.armed and key.endswith("dataset.json") and doc.get("state") == "trained":
+            raise RuntimeError("worker killed")
+        return await super().replace(key, doc, etag)
+
+
+async def test_a_run_killed_before_it_finishes_is_redone_by_redelivery_and_then_ignored(deps: Deps) -> None:
+    bus = Bus()
+    kashf, _ = await labelled(deps, bus)
+    await kashf.train(TENANT, "topics")
+    (event,) = bus.events
+    assert isinstance(event, DatasetTrainRequested)
+
+    crashing = CrashOnVersionSwitch(deps.state)  # type: ignore[arg-type]
+    deps.state = crashing
+    with pytest.raises(RuntimeError):
+        await handle(event, deps)
+    dataset = await DatasetRepository(deps.state).get(TENANT, "topics")
+    assert dataset.state == DatasetState.TRAINING and dataset.version == ""  # nothing half-visible
+
+    crashing.armed = False
+    produced = await handle(event, deps)  # the redelivery
+    assert [type(e) for e in produced] == [DatasetWorkDone]
+    dataset = await DatasetRepository(deps.state).get(TENANT, "topics")
+    assert dataset.state == DatasetState.TRAINED and dataset.version == event.run_id
+    assert dataset.evaluation is not None
+    trained_at = dataset.trained_at
+    await handle(event, deps)  # delivered once more: nothing changes
+    assert (await DatasetRepository(deps.state).get(TENANT, "topics")).trained_at == trained_at
+
+
+async def test_a_superseded_request_is_dropped_and_a_busy_dataset_refuses_another(deps: Deps) -> None:
+    bus = Bus()
+    kashf, _ = await labelled(deps, bus)
+    await kashf.train(TENANT, "topics")
+    with pytest.raises(Conflict, match="waiting"):
+        await kashf.train(TENANT, "topics")
+    old = bus.events[0]
+    await on_failure(old, deps, "boom")  # that run failed: a new one may start
+    assert (await kashf.dataset(TENANT, "topics")).failure_reason == "boom"
+    await kashf.train(TENANT, "topics")
+    await handle(old, deps)  # the stale request does nothing
+    assert (await kashf.dataset(TENANT, "topics")).state == DatasetState.WAITING
+    await handle(bus.events[-1], deps)
+    assert (await kashf.dataset(TENANT, "topics")).state == DatasetState.TRAINED
+
+
+async def test_tagging_uses_the_trained_version_and_names_the_tags(deps: Deps) -> None:
+    bus = Bus()
+    kashf, tags = await labelled(deps, bus)
+    await kashf.train(TENANT, "topics")
+    await handle(bus.events[-1], deps)
+
+    async def inputs(_: Any) -> list[dict[str, Any]]:
+        return [{"content": "بانک مرکزی قیمت دلار"}]
+
+    dataset, run_id, doc = await kashf.tagging(
+        TENANT, "topics", "texts", (DatasetType.TEXT,), ["بانک مرکزی قیمت دلار"], {}, inputs
+    )
+    assert doc["state"] == "processing"
+    assert isinstance(bus.events[-1], TaggingRequested)
+    await handle(bus.events[-1], deps)
+    done = await kashf.request_doc(TENANT, "topics", run_id)
+    assert done["state"] == "done"
+    (answer,) = done["result"]
+    assert answer["content"] == "بانک مرکزی قیمت دلار"
+    assert all(tag["id"] in tags.values() and tag["title"] in TEXTS for tag in answer["tags"])
+    # the same request again finds the finished one and queues nothing
+    queued = len(bus.events)
+    _, again, found = await kashf.tagging(
+        TENANT, "topics", "texts", (DatasetType.TEXT,), ["بانک مرکزی قیمت دلار"], {}, inputs
+    )
+    assert again == run_id and found["state"] == "done" and len(bus.events) == queued
+
+
+async def test_training_needs_reports_on_active_tags(deps: Deps) -> None:
+    bus = Bus()
+    kashf, tags = await labelled(deps, bus)
+    for title, tag_id in tags.items():
+        await kashf.update_tag(TENANT, "topics", tag_id, title, active=False)
+    with pytest.raises(BadRequest, match="no active tags"):
+        await kashf.train(TENANT, "topics")
+    assert bus.events == []
+    assert (await deps.state.get(dataset_key(TENANT, "topics"))) is not None
