@@ -127,7 +127,7 @@ async def test_tagging_uses_the_trained_version_and_names_the_tags(deps: Deps) -
     async def inputs(_: Any) -> list[dict[str, Any]]:
         return [{"content": "بانک مرکزی قیمت دلار"}]
 
-    dataset, run_id, doc = await kashf.tagging(
+    _, run_id, doc = await kashf.tagging(
         TENANT, "topics", "texts", (DatasetType.TEXT,), ["بانک مرکزی قیمت دلار"], {}, inputs
     )
     assert doc["state"] == "processing"
