@@ -12,15 +12,18 @@ Embedders load once per worker process (like the ASR engine) and hold no state b
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from functions.common.datasets import DatasetType, Item
+from functions.common.datasets import Dataset, DatasetRepository, DatasetType, Item, model_key
+from functions.common.errors import PoisonError, RetryableError
 from functions.train.learner import TagModel, TagRun, train_tag
 
 Matrix = Any  # a scipy sparse matrix or a dense array, rows in item order
@@ -115,3 +118,51 @@ def train_tags(
         tag_id: train_tag(tag_id, features, item_ids, tag_labels, seed=seed)
         for tag_id, tag_labels in labels.items()
     }
+
+
+BUNDLE_CACHE_SIZE = 8
+_bundles: OrderedDict[tuple[str, str, str], Bundle] = OrderedDict()
+
+
+async def load_bundle(repo: DatasetRepository, tenant: str, dataset: Dataset) -> Bundle:
+    """The dataset's latest trained models (cached per process by version: a version never changes)."""
+    if not dataset.version:
+        raise PoisonError(f"dataset {dataset.slug!r} has no trained model yet")
+    cache_key = (tenant, dataset.slug, dataset.version)
+    if cache_key in _bundles:
+        _bundles.move_to_end(cache_key)
+        return _bundles[cache_key]
+    doc = await repo.get_json(model_key(tenant, dataset.slug, dataset.version))
+    if doc is None:
+        raise RetryableError(f"the model of {dataset.slug!r} version {dataset.version} is not readable yet")
+    bundle = await asyncio.to_thread(Bundle.from_json, doc)
+    _bundles[cache_key] = bundle
+    while len(_bundles) > BUNDLE_CACHE_SIZE:
+        _bundles.popitem(last=False)
+    return bundle
+
+
+async def tag_texts(
+    repo: DatasetRepository, tenant: str, slug: str, texts: list[str]
+) -> list[list[dict[str, Any]]]:
+    """Each text's tags (id, title, probability) above their thresholds, by the dataset's latest models."""
+    dataset = await repo.get(tenant, slug)
+    if dataset.type != DatasetType.TEXT:
+        raise PoisonError(f"dataset {slug!r} holds {dataset.type.value} data, not text")
+    bundle = await load_bundle(repo, tenant, dataset)
+    if not texts:
+        return []
+    scores = await asyncio.to_thread(bundle.probabilities, bundle.text_features(texts))
+    answers = []
+    for row in range(len(texts)):
+        found = [
+            {
+                "id": tag_id,
+                "title": dataset.tags[str(tag_id)].title,
+                "probability": round(float(values[row]), 2),
+            }
+            for tag_id, values in scores.items()
+            if str(tag_id) in dataset.tags and values[row] >= bundle.models[tag_id].threshold
+        ]
+        answers.append(sorted(found, key=lambda tag: -float(tag["probability"])))
+    return answers

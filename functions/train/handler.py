@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +47,10 @@ from functions.common.datasets import (
 )
 from functions.common.errors import PoisonError, RetryableError
 from functions.train import concepts, csv_rows
-from functions.train.concepts import Bundle
+from functions.train.concepts import Bundle, load_bundle
 from functions.train.learner import macro
 
 log = logging.getLogger("shenava.train")
-BUNDLE_CACHE_SIZE = 8
-_bundles: OrderedDict[tuple[str, str, str], Bundle] = OrderedDict()
 
 
 async def handle(event: Event, deps: Deps) -> list[Event]:
@@ -232,24 +229,6 @@ async def _media_bytes(deps: Deps, key: str) -> bytes:
         except Exception as exc:
             raise RetryableError(f"cannot read {key} from the media bucket: {exc}") from exc
         return target.read_bytes()
-
-
-async def load_bundle(repo: DatasetRepository, tenant: str, dataset: Dataset) -> Bundle:
-    """The dataset's latest trained models (cached per process by version: a version never changes)."""
-    if not dataset.version:
-        raise PoisonError(f"dataset {dataset.slug!r} has no trained model yet")
-    cache_key = (tenant, dataset.slug, dataset.version)
-    if cache_key in _bundles:
-        _bundles.move_to_end(cache_key)
-        return _bundles[cache_key]
-    doc = await repo.get_json(model_key(tenant, dataset.slug, dataset.version))
-    if doc is None:
-        raise RetryableError(f"the model of {dataset.slug!r} version {dataset.version} is not readable yet")
-    bundle = await asyncio.to_thread(Bundle.from_json, doc)
-    _bundles[cache_key] = bundle
-    while len(_bundles) > BUNDLE_CACHE_SIZE:
-        _bundles.popitem(last=False)
-    return bundle
 
 
 # retagging
