@@ -155,7 +155,7 @@ async def tag_texts(
     scores = await asyncio.to_thread(bundle.probabilities, bundle.text_features(texts))
     answers = []
     for row in range(len(texts)):
-        found = [
+        found: list[dict[str, Any]] = [
             {
                 "id": tag_id,
                 "title": dataset.tags[str(tag_id)].title,
@@ -164,5 +164,5 @@ async def tag_texts(
             for tag_id, values in scores.items()
             if str(tag_id) in dataset.tags and values[row] >= bundle.models[tag_id].threshold
         ]
-        answers.append(sorted(found, key=lambda tag: -float(tag["probability"])))
+        answers.append(sorted(found, key=lambda tag: -tag["probability"]))
     return answers
