@@ -32,7 +32,12 @@ from functions.api.app import create_app
 from functions.common.settings import Settings
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "template.yaml"
-FUNCTION_QUEUES = {"ingest": "IngestQueue", "transcribe": "TranscribeQueue", "notify": "NotifyQueue"}
+FUNCTION_QUEUES = {
+    "ingest": "IngestQueue",
+    "transcribe": "TranscribeQueue",
+    "notify": "NotifyQueue",
+    "train": "TrainQueue",
+}
 LONG_POLL_BUDGET_S = 10.0
 T = TypeVar("T")
 Clients = Callable[[str], Any]  # service name → a boto3-style client on the endpoint

@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+from aiobotocore.session import get_session
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from events.aws import SnsPublisher
 from events.bus import connect, publish_event
+from events.lambda_entry import aws_client_args
 from events.models import Event
 from functions.api import harf, kashf, trd_batch, trd_v3, watson
 from functions.api.dataset_events import NatsDatasetEvents
@@ -94,6 +97,10 @@ async def _connect_bus(app: FastAPI, settings: Settings, stack: AsyncExitStack) 
     app.state.dataset_events = None
     app.state.publish = None  # how the API hands work to the functions (Kashf's dataset requests)
     if not settings.nats_url:
+        if settings.events_topic_arn:  # on AWS: the functions' queues subscribe to the SNS topic
+            sns = get_session().create_client("sns", **aws_client_args(settings))
+            publisher = SnsPublisher(await stack.enter_async_context(sns), settings.events_topic_arn)
+            app.state.publish = publisher.publish
         return
     nc, js = await connect(settings, name="shenava-api")
     stack.push_async_callback(nc.drain)

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from events.lambda_entry import ApiFunction, SqsFunction
-from events.subjects import NOTIFY, TRANSCRIBE_ORDER, ConsumerSpec, event_type
+from events.subjects import DATASET_DONE, NOTIFY, TRAIN_ORDER, TRANSCRIBE_ORDER, ConsumerSpec, event_type
 from functions.common.media_store import INCOMING, NORMALIZED, UPLOADS
 from functions.common.settings import Settings
 from functions.notify.handler import notify_spec
+from functions.train.handler import SPEC as TRAIN_SPEC
 from infra.processes import venv_executable
 from tests.aws_support import TEMPLATE, get_att_target, load_template, resources
 
@@ -34,7 +35,8 @@ def test_cfn_lint_passes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("queue", "consumers"), [("TranscribeQueue", TRANSCRIBE_ORDER), ("NotifyQueue", (NOTIFY,))]
+    ("queue", "consumers"),
+    [("TranscribeQueue", TRANSCRIBE_ORDER), ("NotifyQueue", (NOTIFY,)), ("TrainQueue", TRAIN_ORDER)],
 )
 def test_each_queue_subscribes_to_exactly_its_consumers_event_types(
     template: dict[str, Any], queue: str, consumers: tuple[ConsumerSpec, ...]
@@ -60,7 +62,15 @@ def test_each_queue_keeps_one_receive_beyond_its_functions_last_attempt(template
     # The spare receive is where the runner fails a job whose last attempt died (events/aws.py).
     declared = int(_environment(template, "TranscribeFunction")["SHENAVA_MAX_DELIVER"])
     notify_attempts = notify_spec(Settings().notify_backoff_s).max_deliver or 0
-    expected = {"IngestQueue": declared, "TranscribeQueue": declared, "NotifyQueue": notify_attempts}
+    train_attempts = TRAIN_SPEC.max_deliver or int(
+        _environment(template, "TrainFunction")["SHENAVA_MAX_DELIVER"]
+    )
+    expected = {
+        "IngestQueue": declared,
+        "TranscribeQueue": declared,
+        "NotifyQueue": notify_attempts,
+        "TrainQueue": train_attempts,
+    }
     for queue, receives in expected.items():
         props = template["Resources"][queue]["Properties"]
         assert props["RedrivePolicy"]["maxReceiveCount"] == receives + 1, queue
@@ -141,3 +151,68 @@ def test_every_image_is_built_from_a_dockerfile_in_infra(template: dict[str, Any
         context = (TEMPLATE.parent / metadata["DockerContext"]).resolve()
         assert context == ROOT.resolve(), name
         assert Path(context / metadata["Dockerfile"]).is_file(), name
+
+
+def _statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for p in template["Resources"][role]["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_no_queue_receives_dataset_work_done(template: dict[str, Any]) -> None:
+    # The API waits for it on NATS core; on AWS it must not feed train its own answer.
+    for subscription in resources(template, "AWS::SNS::Subscription").values():
+        types = subscription["Properties"].get("FilterPolicy", {}).get("type", [])
+        assert event_type(DATASET_DONE) not in types
+        assert all(isinstance(t, str) for t in types)  # exact types, no prefix matching
+
+
+def test_train_runs_its_lambda_entry_from_its_own_image_with_room_to_train(template: dict[str, Any]) -> None:
+    function = template["Resources"]["TrainFunction"]
+    props = function["Properties"]
+    assert props["ImageConfig"]["Command"] == ["functions.train.lambda_function.handler"]
+    assert function["Metadata"]["Dockerfile"] == "infra/Dockerfile.train"
+    assert get_att_target(props["Role"]) == "TrainRole"
+    assert props["LoggingConfig"]["LogGroup"] == {"Ref": "TrainLogGroup"}
+    parameters = template["Parameters"]
+    assert parameters[props["Timeout"]["Ref"]]["Default"] == 900
+    assert parameters[props["MemorySize"]["Ref"]]["MinValue"] >= 3008
+    queue = template["Resources"]["TrainQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] == 6 * parameters[props["Timeout"]["Ref"]]["MaxValue"]
+    [source] = props["Events"].values()
+    assert get_att_target(source["Properties"]["Queue"]) == "TrainQueue"
+    assert source["Properties"]["BatchSize"] == 1
+
+
+def test_train_role_is_scoped_to_its_queue_the_topic_the_state_and_kashf_media(
+    template: dict[str, Any],
+) -> None:
+    statements = _statements(template, "TrainRole")
+    resources_by_action: dict[str, list[Any]] = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        for action in _list(statement["Action"]):
+            assert "*" not in action, action
+            resources_by_action.setdefault(action, []).extend(_list(statement["Resource"]))
+    media = {"Fn::Sub": "${MediaBucket.Arn}/kashf/*"}
+    assert resources_by_action["s3:GetObject"] == [{"Fn::Sub": "${StateBucket.Arn}/*"}, media]
+    assert resources_by_action["s3:PutObject"] == [{"Fn::Sub": "${StateBucket.Arn}/*"}, media]
+    assert resources_by_action["sns:Publish"] == [{"Ref": "EventsTopic"}]
+    assert resources_by_action["sqs:ReceiveMessage"] == [{"Fn::GetAtt": ["TrainQueue", "Arn"]}]
+    assert "s3:DeleteObject" not in resources_by_action
+
+
+def test_the_api_may_publish_dataset_requests_and_store_kashf_media(template: dict[str, Any]) -> None:
+    statements = _statements(template, "ApiRole")
+    publish = [s for s in statements if "sns:Publish" in _list(s["Action"])]
+    assert [s["Resource"] for s in publish] == [{"Ref": "EventsTopic"}]
+    writes = [r for s in statements if "s3:PutObject" in _list(s["Action"]) for r in _list(s["Resource"])]
+    assert {"Fn::Sub": "${MediaBucket.Arn}/kashf/*"} in writes
+
+
+def test_every_dead_letter_queue_is_in_the_outputs(template: dict[str, Any]) -> None:
+    dead = {name for name in resources(template, "AWS::SQS::Queue") if name.endswith("DeadLetterQueue")}
+    listed = template["Outputs"]["DeadLetterQueues"]["Value"]["Fn::Join"][1]
+    assert {ref["Ref"] for ref in listed} == dead

@@ -1,0 +1,108 @@
+"""The API on AWS hands Kashf's dataset requests to train through the SNS topic (moto's server).
+
+Without NATS the API publishes to ``events_topic_arn``; the template's filter policies route a
+request to train's queue only, and train's answer (``dataset.work.done``) to no queue at all.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from events.models import DatasetExportRequested, DatasetTrainRequested, DatasetWorkDone, Event, parse_event
+from functions.api.app import create_app
+from functions.api.kashf_service import KashfService
+from tests.aws_support import AwsWorld, LambdaThread, create_topology, receive
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def world(moto_endpoint: str, tmp_path: Path) -> Iterator[AwsWorld]:
+    reset = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(reset, timeout=10).close()
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+
+    def clients(service: str) -> object:
+        return session.client(service, endpoint_url=moto_endpoint)  # type: ignore[call-overload]
+
+    world = AwsWorld(moto_endpoint, clients, create_topology(clients), LambdaThread(), tmp_path / "data")
+    try:
+        yield world
+    finally:
+        world.close()
+
+
+def _publish_from_the_api(world: AwsWorld, *events: Event, via_kashf: bool = True) -> None:
+    """Run the API app's lifespan as on Lambda (no NATS) and publish through what it connected."""
+    settings = world.settings()
+
+    async def publish() -> None:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            assert app.state.js is None and app.state.publish is not None
+            for event in events:
+                if via_kashf:
+                    await KashfService(app.state.deps, app.state.publish).publish(event)  # type: ignore[arg-type]
+                else:
+                    await app.state.publish(event)
+
+    world.run(publish)
+
+
+def _queued(world: AwsWorld, function: str, at_least: int = 0) -> list[dict[str, Any]]:
+    return receive(world.clients("sqs"), world.topology.queues[function].url, at_least=at_least)
+
+
+def test_the_api_publishes_a_dataset_request_to_trains_queue_only(world: AwsWorld) -> None:
+    request = DatasetTrainRequested.for_run("acme", "news", "run-1")
+    export = DatasetExportRequested.for_run("acme", "news", "run-2")
+
+    _publish_from_the_api(world, request, export)
+
+    messages = _queued(world, "train", at_least=2)
+    received = sorted((parse_event(str(m["Body"])) for m in messages), key=lambda e: e.id)
+    assert received == sorted([request, export], key=lambda e: e.id)
+    attributes = [m["MessageAttributes"] for m in messages]  # what the filter policies match
+    assert sorted(a["type"]["StringValue"] for a in attributes) == sorted([request.type, export.type])
+    for other in ("transcribe", "notify"):  # ingest's queue takes S3 notifications only
+        assert _queued(world, other) == [], other
+
+
+def test_dataset_work_done_reaches_no_queue(world: AwsWorld) -> None:
+    answer = DatasetWorkDone.for_run("acme", "news", "run-1", work="dataset.train.requested")
+    marker = DatasetTrainRequested.for_run("acme", "news", "run-3")  # published after it: fan-out done
+
+    _publish_from_the_api(world, answer, marker, via_kashf=False)
+
+    assert [parse_event(str(m["Body"])) for m in _queued(world, "train", at_least=1)] == [marker]
+    for other in ("transcribe", "notify"):  # ingest's queue takes S3 notifications only
+        assert _queued(world, other) == [], other
+
+
+def test_without_nats_or_a_topic_the_api_has_no_publisher(world: AwsWorld) -> None:
+    settings = world.settings(events_topic_arn="")
+
+    async def connected() -> object:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            return app.state.publish
+
+    assert world.run(connected) is None
