@@ -3,6 +3,23 @@
 Every field of the document is accepted with its documented default. A value Shenava cannot
 honour is refused with 422 naming the field; nothing is silently ignored. Unknown fields are
 refused too (a typo must not pass as a default).
+
+Units the document leaves unsaid, as Shenava reads them:
+
+- ``diarization.vad.chunk_max_silence`` (default 1200) is **milliseconds**: the longest pause
+  kept inside one segment; a pause the VAD finds at least this long ends the segment. CPqD's own
+  ASR gives its speech-detector times in integer milliseconds (``endpointer.waitEnd``, the
+  silence that ends speech, defaults to 1000), and 1.2 s is the usual end-of-utterance pause.
+- ``diarization.vad.chunk_max_length`` (default 3600) is **10 ms frames** (CPqD's ASR frame, so
+  3600 = 36 s): the longest stretch of speech decoded as one chunk. Read as milliseconds the
+  default would be 3.6 s, which would cut ordinary call-centre turns mid-word by default;
+  36 s is the scale of an ASR window. Whisper's window is 30 s, so values above 3000 decode in
+  chunks of 30 s (the default among them, exactly as before these settings were honoured);
+  below 100 (1 s) is refused, as each chunk costs a full 30 s encoder pass.
+- ``recognition.decoder.max_sentences`` (1-10) is the number of ``alternatives`` per segment.
+  The first is the transcription itself, with its words; the others come from decoding the
+  segment's audio again with beam search keeping several hypotheses, best first, and carry text,
+  score and ``lm`` but no ``words`` (timings come only with the first reading).
 """
 
 from __future__ import annotations
@@ -16,6 +33,9 @@ from functions.common.errors import Unprocessable
 from functions.common.jobs import RecognitionOptions
 
 DEFAULT_LM = "builtin:slm/callcenter-small"
+SILENCE_UNIT_S = 0.001  # chunk_max_silence is in milliseconds
+LENGTH_UNIT_S = 0.01  # chunk_max_length is in 10 ms frames
+MAX_SENTENCES = 10  # each alternative beyond the first costs a beam search per segment
 
 
 class Strict(BaseModel):
@@ -32,8 +52,8 @@ class DualTone(Strict):
 
 
 class Vad(Strict):
-    chunk_max_silence: int = 1200
-    chunk_max_length: int = 3600
+    chunk_max_silence: int = Field(default=1200, gt=0)  # ms
+    chunk_max_length: int = Field(default=3600, ge=100)  # 10 ms frames
     dual_tone: DualTone = Field(default_factory=DualTone)
 
 
@@ -53,7 +73,7 @@ class Diarization(Strict):
 
 
 class Decoder(Strict):
-    max_sentences: int = Field(default=1, ge=1)
+    max_sentences: int = Field(default=1, ge=1, le=MAX_SENTENCES)
     word_details: int = Field(default=1, ge=0)
 
 
@@ -91,14 +111,10 @@ def _refusals(config: TrdConfig) -> list[str]:
     """Settings whose non-default values Shenava cannot honour yet, by name."""
     checks = {
         "normalization": bool(config.normalization),
-        "diarization.vad.chunk_max_silence": config.diarization.vad.chunk_max_silence != 1200,
-        "diarization.vad.chunk_max_length": config.diarization.vad.chunk_max_length != 3600,
         "diarization.vad.dual_tone.enabled": config.diarization.vad.dual_tone.enabled,
         "diarization.descriptor.enabled": config.diarization.descriptor.enabled,
         "recognition.lm (only the built-in model)": config.recognition.lm != DEFAULT_LM,
         "recognition.textify.enabled": config.recognition.textify.enabled,
-        "recognition.decoder.max_sentences (one alternative only)": config.recognition.decoder.max_sentences
-        != 1,
         "recognition.decoder.word_details (0 or 1)": config.recognition.decoder.word_details > 1,
         "recognition.tasks": bool(config.recognition.tasks),
     }
@@ -113,6 +129,7 @@ def recognition_options(config: TrdConfig) -> RecognitionOptions:
     if refused:
         raise Unprocessable("Shenava cannot honour these configuration settings: " + "; ".join(refused))
     clustering = config.diarization.clustering
+    vad = config.diarization.vad
     return RecognitionOptions(
         language=language_of_model(None, config.recognition.language),
         model=config.recognition.lm,
@@ -121,4 +138,7 @@ def recognition_options(config: TrdConfig) -> RecognitionOptions:
         speaker_labels=clustering.enabled,
         diarization_threshold=clustering.threshold,
         hints=[h.strip() for h in config.recognition.hints_words if h.strip()],
+        max_silence_s=round(vad.chunk_max_silence * SILENCE_UNIT_S, 3),
+        max_chunk_s=round(vad.chunk_max_length * LENGTH_UNIT_S, 2),
+        alternatives=config.recognition.decoder.max_sentences,
     )

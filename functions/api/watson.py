@@ -33,6 +33,7 @@ EVENTS = (
 )
 DEFAULT_EVENTS = ["recognitions.started", "recognitions.completed", "recognitions.failed"]
 RECENT_LIMIT = 100
+MAX_ALTERNATIVES = 10  # each alternative beyond the first costs a beam search per segment
 MAX_TTL_MINUTES = 60 * 24 * 365
 
 Tenant = Annotated[str, Depends(caller_tenant)]
@@ -126,6 +127,7 @@ async def create_recognition(
     timestamps: bool = False,
     word_confidence: bool = False,
     speaker_labels: bool = False,
+    max_alternatives: Annotated[int, Query(ge=0, le=MAX_ALTERNATIVES)] = 1,
 ) -> JSONResponse:
     svc = service(request)
     callback = await _callback(svc, tenant, callback_url, events, user_token)
@@ -135,6 +137,7 @@ async def create_recognition(
         timestamps=timestamps,
         word_confidence=word_confidence,
         speaker_labels=speaker_labels,
+        alternatives=max(1, max_alternatives),  # Watson: 0 means the default, 1
     )
     path, content_type, filename = await _media(request)
     try:

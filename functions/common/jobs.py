@@ -86,6 +86,9 @@ class RecognitionOptions(BaseModel):
     speaker_labels: bool = False
     diarization_threshold: float | None = None  # None = the engine's default
     hints: list[str] = Field(default_factory=list)  # words to bias the decoder towards
+    max_silence_s: float | None = None  # a longer pause ends a segment; None = Whisper's segments only
+    max_chunk_s: float | None = None  # the longest chunk decoded at once; None = Whisper's 30 s
+    alternatives: int = 1  # readings per segment (TRD's decoder.max_sentences)
 
 
 class WatsonCallback(BaseModel):

@@ -99,7 +99,12 @@ def render_segment(segment: Segment, lm: str, word_details: bool) -> dict[str, A
                 "words": words if word_details else [],
                 "score": round(segment.confidence * 100),
                 "lm": lm,
-            }
+            },
+            # decoder.max_sentences > 1: further readings, best first, without word timings
+            *(
+                {"text": a.text.strip(), "words": [], "score": round(a.confidence * 100), "lm": lm}
+                for a in segment.alternatives
+            ),
         ],
         "task_results": {},
     }

@@ -65,7 +65,10 @@ def _result(segment: Segment, options: RecognitionOptions) -> dict[str, Any]:
         alternative["timestamps"] = [[w.text, round(w.start, 2), round(w.end, 2)] for w in segment.words]
     if options.word_confidence:
         alternative["word_confidence"] = [[w.text, round(w.confidence, 3)] for w in segment.words]
-    return {"final": True, "alternatives": [alternative]}
+    # max_alternatives > 1: further transcripts, best first; as in Watson, only the first has
+    # a confidence, timestamps and word confidences.
+    others = [{"transcript": a.text.strip() + " "} for a in segment.alternatives]
+    return {"final": True, "alternatives": [alternative, *others]}
 
 
 def _speaker_number(segment: Segment) -> int:

@@ -18,6 +18,15 @@ class Word(BaseModel):
     confidence: float
 
 
+class Alternative(BaseModel):
+    """A further reading of a segment's audio (n-best), after the segment's own text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    confidence: float
+
+
 class Segment(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -28,6 +37,7 @@ class Segment(BaseModel):
     text: str
     confidence: float
     words: tuple[Word, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()  # beyond ``text``, best first; only when asked for
 
 
 class Transcript(BaseModel):

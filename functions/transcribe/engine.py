@@ -32,7 +32,25 @@ How one channel is transcribed, and why this way:
 6. **Optional refinements, from local paths only.** With ``asr_align_model`` (a wav2vec2 CTC
    model directory) each segment is re-timed with ``whisperx.align``; words keep faster-whisper's
    text and probability, and keep their own times where alignment gives none.
-7. **Speakers** (``speaker_labels``). Each segment gets the speaker whose turns overlap it most.
+7. **Pauses and chunk length (TRD's VAD settings).** ``max_chunk_s`` is ``merge_chunks``'s chunk
+   size (a longer speech region is cut where the VAD is least sure of speech), capped at Whisper's
+   30 s window. ``max_silence_s`` splits a segment wherever the VAD found a pause at least that
+   long between two speech regions inside it (``_split_at_pauses`` says which side a word
+   stretched over the pause belongs to). The split is of segments, not of decoding: the chunks stay as long as
+   ``max_chunk_s`` allows, so the decoder keeps its context and the cost does not change (each
+   chunk costs a full 30 s encoder pass, however short it is).
+8. **Alternatives** (``alternatives`` > 1, TRD's ``decoder.max_sentences``). After a segment is
+   made, its audio (padded by ``_NBEST_PAD_S`` where that pads with silence, not with the
+   neighbours' speech) is decoded again on its own, without timestamps,
+   by CTranslate2's beam search asking for several hypotheses (``_NBest``). The segment's own text
+   stays first; hypotheses that read the same (ignoring case and punctuation) are dropped; the
+   rest follow, best first, up to ``alternatives - 1``. Their confidence is the segment's, scaled
+   by how much less probable per token each is than the best hypothesis
+   (``exp(score - best score)``, CTranslate2's scores being length-normalised log-probabilities),
+   so it never exceeds the first's and falls in the hypotheses' order. They have no word timings.
+   Cost: one more 30 s encoder pass and a beam search per segment (shorter inputs make Whisper
+   loop), only when asked for.
+9. **Speakers** (``speaker_labels``). Each segment gets the speaker whose turns overlap it most.
    The turns come from ``diarization.diarize`` (resemblyzer embeddings over the VAD's speech
    regions, clustered with the job's threshold or ``diarization_threshold``; fully offline), or,
    when ``asr_diarize_model`` names a pyannote pipeline directory, from WhisperX's
@@ -44,8 +62,11 @@ called, decoding happens as the caller pulls segments.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import os
+import re
 import wave
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -56,18 +77,22 @@ import numpy as np
 import numpy.typing as npt
 
 from functions.common.settings import Settings
-from functions.common.transcript import Segment, Word
+from functions.common.transcript import Alternative, Segment, Word
 from functions.transcribe.diarization import diarize
-from functions.transcribe.engine_protocol import TranscribeOptions
+from functions.transcribe.engine_protocol import MAX_CHUNK_S, TranscribeOptions
 from functions.transcribe.model_cache import bundled_model_dir
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
-_CHUNK_S = 30  # Whisper's window; WhisperX's default VAD chunk size
 _VAD_ONSET, _VAD_OFFSET = 0.500, 0.363  # whisperx.asr.load_model's defaults
 _NO_SPEECH_PROB, _NO_SPEECH_LOGPROB = 0.6, -1.0  # Whisper's "this was silence" rule
 _MIN_CONFIDENCE = 1e-6  # a word probability can underflow to 0.0; confidences stay in (0, 1]
+_MIN_CHUNK_S = 1.0  # shorter chunks would cost a 30 s encoder pass each for almost no speech
+_NBEST_PAD_S = 0.3  # audio kept around a segment's words when it is decoded again
+_NBEST_BEAM = 5  # faster-whisper's beam size; more hypotheses than alternatives, some read the same
+
+Pauses = list[tuple[float, float]]
 
 Audio = npt.NDArray[np.float32]
 
@@ -112,7 +137,7 @@ class WhisperXEngine:
         from faster_whisper import BatchedInferencePipeline  # type: ignore[import-untyped]
 
         audio = load_wav_channel(wav_path, channel)
-        chunks, speech = self._speech_chunks(audio)
+        chunks, speech = self._speech_chunks(audio, options.max_chunk_s)
         if not chunks:
             # No speech: nothing to decode. Without speech there is no language to detect.
             return WhisperXRun(options.language or "", iter(()))
@@ -127,18 +152,26 @@ class WhisperXEngine:
             hotwords=" ".join(options.hints) or None,  # a prompt prefix that biases the decoder
         )
         speakers = self._speakers(audio, speech, options) if options.speaker_labels else None
-        segments = self._segments(decoded, audio, info.language, channel, options, speakers)
+        pauses = _pauses(speech, options.max_silence_s)
+        segments = self._segments(decoded, audio, info.language, channel, options, speakers, pauses)
+        if options.alternatives > 1:
+            nbest = _NBest(self._pipeline.model, info.language, options, speech)
+            segments = (nbest.add_alternatives(s, audio) for s in segments)
         return WhisperXRun(info.language, segments)
 
-    def _speech_chunks(self, audio: Audio) -> tuple[list[dict[str, float]], list[tuple[float, float]]]:
-        """WhisperX's VAD: speech merged into chunks of at most 30 s, and the speech regions (s)."""
+    def _speech_chunks(
+        self, audio: Audio, chunk_s: float = MAX_CHUNK_S
+    ) -> tuple[list[dict[str, float]], list[tuple[float, float]]]:
+        """WhisperX's VAD: speech merged into chunks of at most ``chunk_s`` (≤ 30 s), and the speech
+        regions (s) inside them."""
         from whisperx.vads import Pyannote  # type: ignore[import-untyped]
 
         if audio.size == 0:
             return [], []
         vad = self._pipeline.vad_model
         scores = vad({"waveform": Pyannote.preprocess_audio(audio), "sample_rate": SAMPLE_RATE})
-        merged = Pyannote.merge_chunks(scores, _CHUNK_S, onset=_VAD_ONSET, offset=_VAD_OFFSET)
+        chunk_s = min(MAX_CHUNK_S, max(_MIN_CHUNK_S, chunk_s))
+        merged = Pyannote.merge_chunks(scores, chunk_s, onset=_VAD_ONSET, offset=_VAD_OFFSET)
         chunks = [{"start": c["start"], "end": c["end"]} for c in merged if c["end"] > c["start"]]
         # The regions inside each chunk: diarization embeds speech, not the pauses a chunk spans.
         speech = [(float(s), float(e)) for c in merged for s, e in c["segments"] if e > s]
@@ -163,6 +196,7 @@ class WhisperXEngine:
         channel: int,
         options: TranscribeOptions,
         speakers: _SpeakerTurns | None,
+        pauses: Pauses,
     ) -> Iterator[Segment]:
         for decoded_segment in decoded:
             if (
@@ -175,7 +209,7 @@ class WhisperXEngine:
                 continue
             if self._aligner is not None:
                 words = self._aligner.retime(words, audio, language)
-            for speaker, run in _by_speaker(words, speakers):
+            for speaker, run in _runs(words, speakers, pauses):
                 yield Segment(
                     channel=channel,
                     speaker=speaker,
@@ -232,6 +266,51 @@ def _by_speaker(words: list[Word], speakers: _SpeakerTurns | None) -> list[tuple
     return runs
 
 
+def _pauses(speech: list[tuple[float, float]], max_silence_s: float | None) -> Pauses:
+    """The gaps between speech regions at least ``max_silence_s`` long (none when it is None)."""
+    if max_silence_s is None:
+        return []
+    regions = sorted(speech)
+    return [
+        (end, start) for (_, end), (start, _) in itertools.pairwise(regions) if start - end >= max_silence_s
+    ]
+
+
+def _split_at_pauses(words: list[Word], pauses: Pauses) -> list[list[Word]]:
+    """Words in runs that no pause crosses, each word trimmed to the speech on its side.
+
+    The cross-attention timings often stretch a word over a pause, mostly the first word after
+    it. So a word that ends after a pause ends was spoken after it; one that ends inside a pause
+    goes to the side of the pause's middle where its own middle is.
+    """
+    if not pauses:
+        return [words]
+    pieces: list[list[Word]] = []
+    last_side = -1
+    for word in words:
+        middle = (word.start + word.end) / 2
+        side = sum(1 for start, end in pauses if word.end > end or middle >= (start + end) / 2)
+        after = pauses[side - 1][1] if side > 0 else word.start
+        before = pauses[side][0] if side < len(pauses) else word.end
+        start = min(max(word.start, after), before)
+        end = max(min(word.end, before), start)
+        if side != last_side:
+            pieces.append([])
+            last_side = side
+        pieces[-1].append(word.model_copy(update={"start": start, "end": end}))
+    return pieces
+
+
+def _runs(
+    words: list[Word], speakers: _SpeakerTurns | None, pauses: Pauses
+) -> Iterator[tuple[str | None, list[Word]]]:
+    """A decoded segment's words in the segments they make: split at changes of speaker and at
+    long pauses."""
+    for speaker, run in _by_speaker(words, speakers):
+        for piece in _split_at_pauses(run, pauses):
+            yield speaker, piece
+
+
 def _join_text(words: Sequence[Word]) -> str:
     return "".join(w.text for w in words).strip()
 
@@ -278,6 +357,95 @@ class _Aligner:
             for w, a in zip(words, aligned, strict=True)
         ]
         return _monotonic(retimed)
+
+
+class _NBest:
+    """Alternatives for a segment: its audio decoded again by beam search, keeping several
+    hypotheses (see the module docstring, step 8)."""
+
+    def __init__(
+        self, whisper: Any, language: str, options: TranscribeOptions, speech: list[tuple[float, float]]
+    ) -> None:
+        from faster_whisper.tokenizer import Tokenizer  # type: ignore[import-untyped]
+        from faster_whisper.transcribe import get_suppressed_tokens  # type: ignore[import-untyped]
+
+        self._whisper = whisper  # faster_whisper.WhisperModel; .model is CTranslate2's Whisper
+        tokenizer = Tokenizer(
+            whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe", language=language
+        )
+        self._tokenizer = tokenizer
+        hotwords = " ".join(options.hints) or None  # the same bias as the first reading
+        self._prompt = whisper.get_prompt(tokenizer, [], without_timestamps=True, hotwords=hotwords)
+        self._suppress = get_suppressed_tokens(tokenizer, [-1])
+        self._wanted = options.alternatives - 1
+        self._beam = max(_NBEST_BEAM, 2 * options.alternatives)
+        self._speech = _merged(speech)
+
+    def add_alternatives(self, segment: Segment, audio: Audio) -> Segment:
+        if not segment.text.strip():
+            return segment
+        hypotheses = self._decode(audio, *self._span(segment))
+        best = max((score for _, score in hypotheses), default=0.0)
+        seen = {_reading(segment.text)}
+        alternatives: list[Alternative] = []
+        for text, score in sorted(hypotheses, key=lambda h: -h[1]):
+            reading = _reading(text)
+            if not reading or reading in seen:
+                continue
+            seen.add(reading)
+            confidence = max(_MIN_CONFIDENCE, segment.confidence * math.exp(score - best))
+            alternatives.append(Alternative(text=text, confidence=confidence))
+            if len(alternatives) == self._wanted:
+                break
+        return segment.model_copy(update={"alternatives": tuple(alternatives)})
+
+    def _span(self, segment: Segment) -> tuple[float, float]:
+        """The segment's words with ``_NBEST_PAD_S`` around them, except where speech runs on
+        through the padding: that speech is a neighbouring segment's, and would be read too."""
+        start, end = segment.start - _NBEST_PAD_S, segment.end + _NBEST_PAD_S
+        if any(s <= start and e >= segment.start for s, e in self._speech):
+            start = segment.start
+        if any(s <= segment.end and e >= end for s, e in self._speech):
+            end = segment.end
+        return start, end
+
+    def _decode(self, audio: Audio, start: float, end: float) -> list[tuple[str, float]]:
+        from faster_whisper.audio import pad_or_trim  # type: ignore[import-untyped]
+
+        span = audio[max(0, round(start * SAMPLE_RATE)) : max(0, round(end * SAMPLE_RATE))]
+        # A full 30 s window, as Whisper was trained: on shorter encoder inputs it repeats itself.
+        features = pad_or_trim(self._whisper.feature_extractor(span))
+        encoded = self._whisper.encode(features)
+        (result,) = self._whisper.model.generate(
+            encoded,
+            [self._prompt],
+            beam_size=self._beam,
+            num_hypotheses=self._beam,
+            return_scores=True,
+            max_length=self._whisper.max_length,
+            suppress_blank=True,
+            suppress_tokens=self._suppress,
+        )
+        return [
+            (self._tokenizer.decode(ids).strip(), float(score))
+            for ids, score in zip(result.sequences_ids, result.scores, strict=True)
+        ]
+
+
+def _merged(speech: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Speech regions with the cuts of ``merge_chunks`` (regions meeting end to start) joined."""
+    regions: list[tuple[float, float]] = []
+    for start, end in sorted(speech):
+        if regions and start - regions[-1][1] < 0.05:
+            regions[-1] = (regions[-1][0], max(end, regions[-1][1]))
+        else:
+            regions.append((start, end))
+    return regions
+
+
+def _reading(text: str) -> str:
+    """What a text says, for telling alternatives apart: case and punctuation ignored."""
+    return " ".join(re.sub(r"[^\w\s']", " ", text.casefold()).split())
 
 
 def _punkt_installed(language: str) -> bool:

@@ -9,6 +9,8 @@ from typing import Protocol
 
 from functions.common.transcript import Segment
 
+MAX_CHUNK_S = 30.0  # Whisper's window: no chunk decodes longer than this
+
 
 @dataclass(frozen=True)
 class TranscribeOptions:
@@ -19,6 +21,12 @@ class TranscribeOptions:
     # diarization_threshold setting. Only read when speaker_labels is on.
     diarization_threshold: float | None = None
     hints: tuple[str, ...] = ()  # words to bias the decoder towards (TRD hints_words)
+    # TRD's diarization.vad: a pause (s) at least this long between speech regions ends a segment
+    # (None = only Whisper's own segment ends); speech is decoded in chunks of at most max_chunk_s.
+    max_silence_s: float | None = None
+    max_chunk_s: float = MAX_CHUNK_S
+    # TRD's decoder.max_sentences: up to this many alternatives per segment (1 = no extra work).
+    alternatives: int = 1
 
 
 class ChannelRun(Protocol):

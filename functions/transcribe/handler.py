@@ -27,7 +27,7 @@ from functions.common.jobs import Accounted, JobDocument, JobStatus, Stage, resu
 from functions.common.render_trd import render_batch_result, render_csv
 from functions.common.transcript import Segment, Transcript
 from functions.ingest.handler import fail_job
-from functions.transcribe.engine_protocol import AsrEngine, TranscribeOptions
+from functions.transcribe.engine_protocol import MAX_CHUNK_S, AsrEngine, TranscribeOptions
 
 log = logging.getLogger("shenava.transcribe")
 
@@ -130,6 +130,9 @@ async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
         speaker_labels=job.options.speaker_labels,
         diarization_threshold=job.options.diarization_threshold,
         hints=tuple(job.options.hints),
+        max_silence_s=job.options.max_silence_s,
+        max_chunk_s=job.options.max_chunk_s or MAX_CHUNK_S,
+        alternatives=job.options.alternatives,
     )
     segments: list[Segment] = []
     language = job.options.language or ""

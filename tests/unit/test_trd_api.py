@@ -80,7 +80,9 @@ async def test_create_answers_the_documented_job(trd: Trd) -> None:
 @pytest.mark.parametrize(
     ("config", "needle"),
     [
-        ({"recognition": {"decoder": {"max_sentences": 3}}}, "recognition.decoder.max_sentences"),
+        ({"recognition": {"decoder": {"max_sentences": 11}}}, "recognition.decoder.max_sentences"),
+        ({"diarization": {"vad": {"chunk_max_silence": 0}}}, "diarization.vad.chunk_max_silence"),
+        ({"diarization": {"vad": {"chunk_max_length": -5}}}, "diarization.vad.chunk_max_length"),
         ({"diarization": {"vad": {"dual_tone": {"enabled": True}}}}, "dual_tone.enabled"),
         ({"recognition": {"tasks": ["kashf"]}}, "recognition.tasks"),
             ({"recognition": {"hints": ["x"]}}, "config.recognition.hints"),

@@ -14,7 +14,7 @@ from functions.common.apikeys import create_key
 from functions.common.jobs import JobDocument, JobRepository, JobStatus, result_key
 from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
-from functions.common.transcript import Segment, Transcript, Word
+from functions.common.transcript import Alternative, Segment, Transcript, Word
 from tests.fakes import DirMediaStore
 from tests.receiver import Receiver
 
@@ -131,8 +131,13 @@ async def test_completed_results_in_watson_shape_and_delete(api: Api) -> None:
         language="en",
         duration=3.0,
         channels=1,
-        segments=(Segment(start=1.0, end=2.15, text=" several tornadoes", confidence=0.85, words=words),),
-    )
+        segments=(
+            Segment(
+                start=1.0, end=2.15, text=" several tornadoes", confidence=0.85, words=words,
+                alternatives=(Alternative(text=" several tornado", confidence=0.5),),
+            ),
+        ),
+    )  # fmt: skip
     await api.state.put(result_key("acme", job.id), transcript.model_dump(mode="json"))
 
     body = (await api.client.get(f"/v1/recognitions/{job.id}", headers=api.auth())).json()
@@ -144,6 +149,7 @@ async def test_completed_results_in_watson_shape_and_delete(api: Api) -> None:
         "timestamps": [["several", 1.0, 1.52], ["tornadoes", 1.52, 2.15]],
         "word_confidence": [["several", 0.9], ["tornadoes", 0.8]],
     }
+    assert result["alternatives"][1:] == [{"transcript": "several tornado "}]
     assert (
         await api.client.get(f"/v1/recognitions/{job.id}", headers=api.auth(api.other))
     ).status_code == 404
@@ -226,3 +232,13 @@ async def test_results_expire_after_their_ttl(api: Api) -> None:
     response = await api.client.get(f"/v1/recognitions/{job.id}", headers=api.auth())
     assert response.status_code == 404 and "expired" in response.json()["error"]
     assert await api.state.get(result_key("acme", job.id)) is None
+
+
+async def test_max_alternatives_reaches_the_job(api: Api) -> None:
+    jobs = JobRepository(api.state)
+    asked = (await post_audio(api, b"x" * 500, max_alternatives="3")).json()["id"]
+    assert (await jobs.get("acme", asked)).options.alternatives == 3
+    default = (await post_audio(api, b"x" * 500, max_alternatives="0")).json()["id"]
+    assert (await jobs.get("acme", default)).options.alternatives == 1
+    response = await post_audio(api, b"x" * 500, max_alternatives="11")
+    assert response.status_code == 400 and "max_alternatives" in response.json()["error"]
