@@ -82,7 +82,7 @@ class Recognition(Strict):
     textify: Toggle = Field(default_factory=Toggle)
     hints_words: list[str] = Field(default_factory=list)
     decoder: Decoder = Field(default_factory=Decoder)
-    tasks: list[Any] = Field(default_factory=list)
+    tasks: list[str | dict[str, Any]] = Field(default_factory=list)
     language: str = "pt"  # Shenava's addition: CPqD's service is Portuguese-only
 
 
@@ -116,7 +116,6 @@ def _refusals(config: TrdConfig) -> list[str]:
         "recognition.lm (only the built-in model)": config.recognition.lm != DEFAULT_LM,
         "recognition.textify.enabled": config.recognition.textify.enabled,
         "recognition.decoder.word_details (0 or 1)": config.recognition.decoder.word_details > 1,
-        "recognition.tasks": bool(config.recognition.tasks),
     }
     return [name for name, refused in checks.items() if refused]
 
@@ -141,4 +140,18 @@ def recognition_options(config: TrdConfig) -> RecognitionOptions:
         max_silence_s=round(vad.chunk_max_silence * SILENCE_UNIT_S, 3),
         max_chunk_s=round(vad.chunk_max_length * LENGTH_UNIT_S, 2),
         alternatives=config.recognition.decoder.max_sentences,
+        tasks=task_datasets(config),
     )
+
+
+def task_datasets(config: TrdConfig) -> list[str]:
+    """The Kashf text datasets ``recognition.tasks`` names: ``"slug"`` or ``{"dataset": "slug"}``."""
+    slugs = []
+    for n, task in enumerate(config.recognition.tasks):
+        slug = task if isinstance(task, str) else task.get("dataset")
+        if not isinstance(slug, str) or not slug.strip():
+            raise Unprocessable(
+                f'config.recognition.tasks.{n}: name a Kashf text dataset ("slug" or {{"dataset": "slug"}})'
+            )
+        slugs.append(slug.strip())
+    return list(dict.fromkeys(slugs))

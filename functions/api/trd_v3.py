@@ -24,6 +24,8 @@ from functions.api.auth import caller_tenant
 from functions.api.service import JobQuery, JobService, Submission
 from functions.api.trd_config import parse_config, recognition_options
 from functions.api.uploads import spool_upload
+from functions.common.bootstrap import Deps
+from functions.common.datasets import SLUG, DatasetRepository, DatasetType
 from functions.common.errors import (
     BadRequest,
     NotFound,
@@ -77,6 +79,17 @@ def _callback_urls(values: list[str]) -> list[str]:
     return urls
 
 
+async def check_task_datasets(deps: Deps, tenant: str, slugs: list[str]) -> None:
+    """``recognition.tasks``: each must be a trained Kashf text dataset of the caller (422 otherwise)."""
+    repo = DatasetRepository(deps.state)
+    for slug in slugs:
+        dataset = await repo.find(tenant, slug) if SLUG.match(slug) else None
+        if dataset is None:
+            raise Unprocessable(f"config.recognition.tasks: dataset {slug!r} does not exist")
+        if dataset.type != DatasetType.TEXT or not dataset.version:
+            raise Unprocessable(f"config.recognition.tasks: dataset {slug!r} is not a trained text dataset")
+
+
 async def _submission(request: Request, tenant: str, tag: str | None) -> tuple[Submission, Path]:
     form = await request.form(max_files=1, max_fields=32)
     upload = form.get("upload_file")
@@ -85,6 +98,7 @@ async def _submission(request: Request, tenant: str, tag: str | None) -> tuple[S
     raw_config = form.get("config")
     config = parse_config(raw_config if isinstance(raw_config, str) else None)
     options = recognition_options(config)
+    await check_task_datasets(request.app.state.deps, tenant, options.tasks)
     urls = _callback_urls([v for v in form.getlist("callback_urls") if isinstance(v, str)])
     path = await spool_upload(upload, request.app.state.deps.settings)
     submission = Submission(

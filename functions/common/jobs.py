@@ -89,6 +89,7 @@ class RecognitionOptions(BaseModel):
     max_silence_s: float | None = None  # a longer pause ends a segment; None = Whisper's segments only
     max_chunk_s: float | None = None  # the longest chunk decoded at once; None = Whisper's 30 s
     alternatives: int = 1  # readings per segment (TRD's decoder.max_sentences)
+    tasks: list[str] = Field(default_factory=list)  # Kashf text datasets that tag each segment
 
 
 class WatsonCallback(BaseModel):

@@ -106,7 +106,7 @@ def render_segment(segment: Segment, lm: str, word_details: bool) -> dict[str, A
                 for a in segment.alternatives
             ),
         ],
-        "task_results": {},
+        "task_results": dict(segment.task_results),
     }
 
 

@@ -6,7 +6,9 @@ units at the edge (TRD scores 0..100, Harf ``H:MM:SS``).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Word(BaseModel):
@@ -38,6 +40,7 @@ class Segment(BaseModel):
     confidence: float
     words: tuple[Word, ...] = ()
     alternatives: tuple[Alternative, ...] = ()  # beyond ``text``, best first; only when asked for
+    task_results: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # dataset → its tags
 
 
 class Transcript(BaseModel):

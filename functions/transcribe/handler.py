@@ -18,11 +18,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from events.models import Event, JobCompleted, JobFailed, JobQueued, JobStarted, JobStopped
 from events.runner import FunctionSpec
 from events.subjects import TRANSCRIBE, TRANSCRIBE_ORDER
 from functions.common.bootstrap import Deps
+from functions.common.datasets import DatasetRepository
+from functions.common.errors import NotFound, PoisonError
 from functions.common.jobs import Accounted, JobDocument, JobStatus, Stage, result_key
 from functions.common.render_trd import render_batch_result, render_csv
 from functions.common.transcript import Segment, Transcript
@@ -148,6 +151,8 @@ async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
             language = language or run.language
             segments.extend(await _pull_segments(run.segments(), job, deps))
     segments.sort(key=lambda s: (s.start, s.channel))
+    if job.options.tasks:
+        segments = await _with_task_results(job, segments, deps)
     return Transcript(
         job_id=job.id,
         language=language,
@@ -155,6 +160,24 @@ async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
         channels=job.media.channels,
         segments=tuple(segments),
     )
+
+
+async def _with_task_results(job: JobDocument, segments: list[Segment], deps: Deps) -> list[Segment]:
+    """TRD ``recognition.tasks``: each segment's text tagged by each named Kashf text dataset."""
+    from functions.train.concepts import tag_texts
+
+    repo = DatasetRepository(deps.state)
+    texts = [segment.text.strip() for segment in segments]
+    results: dict[str, list[list[dict[str, Any]]]] = {}
+    for slug in job.options.tasks:
+        try:
+            results[slug] = await tag_texts(repo, job.tenant, slug, texts)
+        except NotFound as exc:
+            raise PoisonError(f"recognition.tasks: {exc}") from exc
+    return [
+        segment.model_copy(update={"task_results": {slug: found[n] for slug, found in results.items()}})
+        for n, segment in enumerate(segments)
+    ]
 
 
 def _diarized(deps: Deps) -> Callable[[JobDocument], bool]:

@@ -16,13 +16,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from functions.train.datasets_public import persian_chatterbot, stratified_split
+from functions.train.datasets_public import chatterbot, persian_chatterbot, stratified_split
 from tests.integration.kashf_client import Kashf
 from tests.integration.pipeline import Pipeline
+from tests.speech import espeak_wav
 
 pytestmark = [pytest.mark.e2e]
 
@@ -91,7 +93,9 @@ async def test_text_concepts_learned_from_reports_tag_held_out_texts(kashf: Kash
     # an identical call answers from the finished request; wait=false on a new one says processing
     again = await kashf.call("/api/tag_texts/", {"dataset": slug, "contents": [t for t, _ in held_out]})
     assert again == answer
-    pending = await kashf.call("/api/tag_texts/", {"dataset": slug, "contents": ["یک متن تازه"], "wait": False})
+    pending = await kashf.call(
+        "/api/tag_texts/", {"dataset": slug, "contents": ["یک متن تازه"], "wait": False}
+    )
     assert pending["state"] in {"processing"} or isinstance(pending, list)
 
     # the "not sure" reports are the training reports the out-of-fold model disagreed with
@@ -101,3 +105,42 @@ async def test_text_concepts_learned_from_reports_tag_held_out_texts(kashf: Kash
     predictions = await kashf.call("/api/list_tag_predictions/", {"dataset": slug, "tag_id": some_tag})
     assert predictions["count"] == by_title[labels[0]]["predictions"] > 0
     assert all(0.0 <= row["probability"] <= 1.0 for row in predictions["results"])
+
+
+@pytest.mark.asr
+async def test_trd_tasks_tag_each_transcript_segment_with_a_text_dataset(
+    kashf: Kashf, tmp_path: Path
+) -> None:
+    """TRD's ``recognition.tasks`` names a Kashf text dataset: segments carry its tags."""
+    rows = [(text, label) for text, label in chatterbot("english", 10) if label in {"money", "sports"}]
+    slug = await kashf.dataset("text", "topics")
+    tags = await kashf.tags(slug, ["money", "sports"])
+    reports = [
+        {"content": text, "tag_id": tags[other], "positive": other == label}
+        for text, label in rows
+        for other in tags
+    ]
+    await kashf.call("/api/report_text_tags/", reports)
+    await kashf.train(slug)
+
+    audio = espeak_wav(
+        "How much money do you have in the bank, and what does it cost?", "en-us", tmp_path / "money.wav"
+    )
+    config = {"recognition": {"language": "en", "tasks": [slug]}}
+    files = {"upload_file": (audio.name, audio.read_bytes(), "audio/x-wav")}
+    response = await kashf.client.post(
+        "/trd/v3/transcribe", files=files, data={"config": json.dumps(config)}, headers=kashf.headers
+    )
+    assert response.status_code == 200, response.text
+    segments = response.json()["segments"]
+    assert segments and all(set(segment["task_results"]) == {slug} for segment in segments)
+    found = [tag["title"] for segment in segments for tag in segment["task_results"][slug]]
+    assert found[:1] == ["money"], segments
+
+    # a dataset that does not exist (or is not trained text) is refused before any work
+    for bad in (["no-such-dataset"], [{"dataset": ""}]):
+        config = {"recognition": {"language": "en", "tasks": bad}}
+        response = await kashf.client.post(
+            "/trd/v3/transcribe", files=files, data={"config": json.dumps(config)}, headers=kashf.headers
+        )
+        assert response.status_code == 422 and "tasks" in response.text, response.text
