@@ -93,15 +93,20 @@ async def probe(path: Path) -> Probe:
 
 
 async def has_video_stream(path: Path) -> bool:
-    """Whether ffprobe finds a moving-picture stream (cover art in an audio file does not count)."""
-    args = ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", str(path)]
+    """Whether ffprobe finds a moving-picture stream: a still image (ffprobe's ``image2`` or
+    ``*_pipe`` formats) and cover art in an audio file do not count."""
+    args = ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", str(path)]
     try:
         code, out, _ = await _run(args, PROBE_TIMEOUT_S)
     except TimeoutError:
         return False
     if code != 0:
         return False
-    streams = json.loads(out or b"{}").get("streams", [])
+    info = json.loads(out or b"{}")
+    format_name = str(info.get("format", {}).get("format_name", ""))
+    if format_name == "image2" or format_name.endswith("_pipe"):
+        return False
+    streams = info.get("streams", [])
     return any(
         s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic") for s in streams
     )
