@@ -8,10 +8,7 @@ just before it registered is not missed. Nothing here outlives the request that 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections import defaultdict
 from typing import Protocol
 
 from nats.aio.client import Client as NATS
@@ -21,6 +18,7 @@ from pydantic import ValidationError
 
 from events.models import JobEvent, parse_event
 from events.subjects import SUBJECT_PREFIX
+from functions.api.waiters import Waiters
 from functions.common.jobs import JobRepository, JobStatus
 
 log = logging.getLogger("shenava.api.events")
@@ -36,7 +34,7 @@ class JobEventSource(Protocol):
 
 class NatsJobEvents:
     def __init__(self) -> None:
-        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._waiters = Waiters()
         self._subscription: Subscription | None = None
 
     async def start(self, nc: NATS) -> None:
@@ -52,26 +50,17 @@ class NatsJobEvents:
         except ValidationError:
             return
         if isinstance(event, JobEvent):
-            for waiter in self._waiters.get(event.job_id, ()):
-                waiter.set()
+            self._waiters.wake(event.job_id)
 
     async def wait_finished(
         self, jobs: JobRepository, tenant: str, job_id: str, timeout_s: float
     ) -> JobStatus:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        changed = asyncio.Event()
-        self._waiters[job_id].add(changed)
-        try:
-            while True:
-                job = await jobs.get(tenant, job_id)
-                remaining = deadline - loop.time()
-                if job.status.finished or remaining <= 0:
-                    return job.status
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), remaining)
-                changed.clear()
-        finally:
-            self._waiters[job_id].discard(changed)
-            if not self._waiters[job_id]:
-                del self._waiters[job_id]
+        status = JobStatus.QUEUED
+
+        async def finished() -> bool:
+            nonlocal status
+            status = (await jobs.get(tenant, job_id)).status
+            return status.finished
+
+        await self._waiters.wait(job_id, finished, timeout_s)
+        return status

@@ -37,6 +37,7 @@ from functions.common.datasets import Dataset, DatasetType
 from functions.common.errors import BadRequest, NotFound, PayloadTooLarge
 from functions.common.fetch import FetchLimits, fetch_file
 from functions.common.images import CheckedImage, NotAVideo, check_image, fetch_image
+from functions.common.media_store import read_bytes
 from functions.common.probe import has_video_stream
 
 PREFIXES = ("/api/", "/dataset_info/")
@@ -350,20 +351,23 @@ async def delete_tag(request: Request, tenant: Tenant, kashf: Service) -> dict[s
 # reports
 
 
-def _as_list(data: Any) -> list[Any]:
-    return data if isinstance(data, list) else [data]
-
-
-@router.post("/api/report_text_tags/")
-async def report_text_tags(request: Request, tenant: Tenant, kashf: Service) -> list[dict[str, Any]]:
-    entries = _as_list(await _fields(request))
+async def _report_list(request: Request, model: type[M]) -> list[M]:
+    """A JSON list of reports (or one report), validated; 400 naming the first problem."""
+    data = await _fields(request)
+    entries = data if isinstance(data, list) else [data]
     _check_count(_deps(request).settings.kashf_max_inputs, len(entries), "reports")
     try:
-        reports = [TextReport.model_validate(entry) for entry in entries]
+        reports = [model.model_validate(entry) for entry in entries]
     except ValidationError as exc:
         raise BadRequest(_problems(exc)) from exc
     if not reports:
         raise BadRequest("send at least one report")
+    return reports
+
+
+@router.post("/api/report_text_tags/")
+async def report_text_tags(request: Request, tenant: Tenant, kashf: Service) -> list[dict[str, Any]]:
+    reports = await _report_list(request, TextReport)
     return await kashf.report_texts(tenant, [(r.content, r.tag_id, r.positive) for r in reports])
 
 
@@ -382,14 +386,7 @@ async def report_image_tags(request: Request, tenant: Tenant, kashf: Service) ->
         except ValidationError as exc:
             raise BadRequest(_problems(exc)) from exc
         return await kashf.report_images(tenant, [(image, "", tag.tag_id, positive) for image in uploads])
-    entries = _as_list(await _fields(request))
-    _check_count(deps.settings.kashf_max_inputs, len(entries), "reports")
-    try:
-        reports = [ImageReport.model_validate(entry) for entry in entries]
-    except ValidationError as exc:
-        raise BadRequest(_problems(exc)) from exc
-    if not reports:
-        raise BadRequest("send at least one report")
+    reports = await _report_list(request, ImageReport)
     for report in reports:  # unknown tags answer 404 before any download
         await kashf.tag_in(tenant, report.tag_id)
     images = [await _fetch_image(report.image_url, deps) for report in reports]
@@ -627,13 +624,10 @@ async def dataset_media(
 
 
 async def _media_bytes(deps: Deps, key: str) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="shenava-kashf-") as directory:
-        target = Path(directory) / "file"
-        try:
-            await deps.media.download(key, target)
-        except Exception as exc:
-            raise NotFound("the file is no longer stored") from exc
-        return target.read_bytes()
+    try:
+        return await read_bytes(deps.media, key)
+    except FileNotFoundError as exc:
+        raise NotFound("the file is no longer stored") from exc
 
 
 # tagging

@@ -8,6 +8,7 @@ Key layout (the ingest function and the bridge filter on these prefixes):
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -99,3 +100,11 @@ class S3MediaStore:
         async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 await self._s3.delete_object(Bucket=self._bucket, Key=item["Key"])
+
+
+async def read_bytes(media: MediaStore, key: str) -> bytes:
+    """A small object's bytes (an image, a CSV); FileNotFoundError when it is gone."""
+    with tempfile.TemporaryDirectory(prefix="shenava-media-") as directory:
+        target = Path(directory) / "object"
+        await media.download(key, target)
+        return target.read_bytes()

@@ -46,6 +46,7 @@ from functions.common.datasets import (
     request_key,
 )
 from functions.common.errors import PoisonError, RetryableError
+from functions.common.media_store import read_bytes
 from functions.train import concepts, csv_rows
 from functions.train.concepts import Bundle, load_bundle
 from functions.train.learner import macro
@@ -222,13 +223,10 @@ async def _image_vectors(
 
 
 async def _media_bytes(deps: Deps, key: str) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="shenava-train-") as directory:
-        target = Path(directory) / "media"
-        try:
-            await deps.media.download(key, target)
-        except Exception as exc:
-            raise RetryableError(f"cannot read {key} from the media bucket: {exc}") from exc
-        return target.read_bytes()
+    try:
+        return await read_bytes(deps.media, key)
+    except Exception as exc:
+        raise RetryableError(f"cannot read {key} from the media bucket: {exc}") from exc
 
 
 # retagging

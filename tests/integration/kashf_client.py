@@ -6,9 +6,11 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+from aiohttp import web
 
 from events.models import DatasetWorkDone, parse_event
 from events.subjects import DATASET_DONE
@@ -71,3 +73,17 @@ class Kashf:
             yield finished
         finally:
             await subscription.unsubscribe()
+
+
+@asynccontextmanager
+async def loopback_host(folder: Path) -> AsyncIterator[str]:
+    """A web host on loopback serving ``folder`` under ``/files/`` (the remote images and videos)."""
+    app = web.Application()
+    app.router.add_static("/files/", folder)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

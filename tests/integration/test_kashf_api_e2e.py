@@ -14,10 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiohttp import web
 from PIL import Image
 
-from tests.integration.kashf_client import WORK_TIMEOUT_S, Kashf
+from tests.integration.kashf_client import WORK_TIMEOUT_S, Kashf, loopback_host
 from tests.integration.pipeline import Pipeline
 
 pytestmark = [pytest.mark.e2e]
@@ -41,13 +40,8 @@ async def remote(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]
     folder: Path = tmp_path_factory.mktemp("remote")
     Image.new("RGB", (64, 48), (200, 30, 30)).save(folder / "red.png")
     (folder / "notes.txt").write_text("not an image")
-    app = web.Application()
-    app.router.add_static("/files/", folder)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with loopback_host(folder) as url:
+        yield url
 
 
 async def test_unknown_ids_and_foreign_tags_are_refused(kashf: Kashf, other: Kashf) -> None:

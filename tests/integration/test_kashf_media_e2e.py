@@ -19,11 +19,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiohttp import web
 from PIL import Image, ImageEnhance, ImageOps
 
 from functions.train.features.media_fixtures import blank_image, scene_image, static_then_moving_video
-from tests.integration.kashf_client import WORK_TIMEOUT_S, Kashf
+from tests.integration.kashf_client import WORK_TIMEOUT_S, Kashf, loopback_host
 from tests.integration.pipeline import Pipeline
 
 pytestmark = [pytest.mark.e2e]
@@ -46,13 +45,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 async def remote(folder: Path) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_static("/files/", folder)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with loopback_host(folder) as url:
+        yield url
 
 
 def variant(path: Path, n: int) -> bytes:
