@@ -5,7 +5,8 @@ Stages:
 1. Without external S3 and NATS endpoints in the environment, start the embedded stack
    (nats-server + SeaweedFS, ``infra.stack``) and the SeaweedFS → NATS bridge.
 2. Start the function workers (``functions.ingest``, ``functions.transcribe``,
-   ``functions.notify``, ``functions.train``) as child processes, each logging to ``<data_dir>/logs/<name>.log``.
+   ``functions.notify``, ``functions.train``) as child processes, each logging to
+   ``<data_dir>/logs/<name>.log``.
 3. Make sure a development API key exists, start the API, and print how to call it.
 4. Restart any child that exits, with exponential backoff that resets once it has stayed up.
 5. On Ctrl-C or SIGTERM: stop the API, then the workers, then the bridge (SIGTERM, wait,

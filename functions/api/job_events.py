@@ -11,14 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-from pydantic import ValidationError
-
-from events.models import JobEvent, parse_event
+from events.models import JobEvent
 from events.subjects import SUBJECT_PREFIX
-from functions.api.waiters import Waiters
+from functions.api.waiters import BusWaiters
 from functions.common.jobs import JobRepository, JobStatus
 
 log = logging.getLogger("shenava.api.events")
@@ -32,25 +27,9 @@ class JobEventSource(Protocol):
         ...
 
 
-class NatsJobEvents:
+class NatsJobEvents(BusWaiters):
     def __init__(self) -> None:
-        self._waiters = Waiters()
-        self._subscription: Subscription | None = None
-
-    async def start(self, nc: NATS) -> None:
-        self._subscription = await nc.subscribe(f"{SUBJECT_PREFIX}.job.>", cb=self._on_message)
-
-    async def stop(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-
-    async def _on_message(self, msg: Msg) -> None:
-        try:
-            event = parse_event(msg.data)
-        except ValidationError:
-            return
-        if isinstance(event, JobEvent):
-            self._waiters.wake(event.job_id)
+        super().__init__(f"{SUBJECT_PREFIX}.job.>", lambda e: e.job_id if isinstance(e, JobEvent) else None)
 
     async def wait_finished(
         self, jobs: JobRepository, tenant: str, job_id: str, timeout_s: float
@@ -62,5 +41,5 @@ class NatsJobEvents:
             status = (await jobs.get(tenant, job_id)).status
             return status.finished
 
-        await self._waiters.wait(job_id, finished, timeout_s)
+        await self.wait(job_id, finished, timeout_s)
         return status

@@ -12,6 +12,13 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
+
+from events.models import Event, parse_event
+
 
 class Waiters:
     def __init__(self) -> None:
@@ -41,3 +48,29 @@ class Waiters:
             self._waiters[key].discard(changed)
             if not self._waiters[key]:
                 del self._waiters[key]
+
+
+class BusWaiters(Waiters):
+    """Waiters woken by the events of one subject (plain NATS, no consumer: a waiting request
+    only cares about events published while it waits); ``key_of`` names who an event wakes."""
+
+    def __init__(self, subject: str, key_of: Callable[[Event], str | None]) -> None:
+        super().__init__()
+        self._subject = subject
+        self._key_of = key_of
+        self._subscription: Subscription | None = None
+
+    async def start(self, nc: NATS) -> None:
+        self._subscription = await nc.subscribe(self._subject, cb=self._on_message)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+
+    async def _on_message(self, msg: Msg) -> None:
+        try:
+            key = self._key_of(parse_event(msg.data))
+        except ValidationError:
+            return
+        if key is not None:
+            self.wake(key)

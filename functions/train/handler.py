@@ -273,12 +273,22 @@ async def retag(event: DatasetRetagRequested, deps: Deps) -> None:
 # export and import
 
 
-async def export(event: DatasetExportRequested, deps: Deps) -> None:
-    repo = DatasetRepository(deps.state)
+async def _pending_operation(
+    event: DatasetEvent, repo: DatasetRepository
+) -> tuple[str, dict[str, Any]] | None:
+    """The export or import this event asks for, unless it is gone or already done (a redelivery)."""
     key = operation_key(event.tenant, event.dataset, event.run_id)
     operation = await repo.get_json(key)
     if operation is None or operation.get("state") == "done":
+        return None
+    return key, operation
+
+
+async def export(event: DatasetExportRequested, deps: Deps) -> None:
+    repo = DatasetRepository(deps.state)
+    if (pending := await _pending_operation(event, repo)) is None:
         return
+    key, operation = pending
     dataset = await repo.get(event.tenant, event.dataset)
     items = await repo.items(event.tenant, event.dataset)
     text = csv_rows.export_csv(dataset, items, operation["params"], operation["media_base"])
@@ -288,10 +298,9 @@ async def export(event: DatasetExportRequested, deps: Deps) -> None:
 
 async def import_rows(event: DatasetImportRequested, deps: Deps) -> None:
     repo = DatasetRepository(deps.state)
-    key = operation_key(event.tenant, event.dataset, event.run_id)
-    operation = await repo.get_json(key)
-    if operation is None or operation.get("state") == "done":
+    if (pending := await _pending_operation(event, repo)) is None:
         return
+    key, operation = pending
     dataset = await repo.get(event.tenant, event.dataset)
     data = await _media_bytes(deps, operation["file_key"])
     outcome = await csv_rows.import_csv(dataset, data, operation["params"], repo, deps, event.tenant)
