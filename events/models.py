@@ -109,9 +109,12 @@ class DatasetEvent(Event):
     run_id: str
 
     @classmethod
-    def for_run(cls, tenant: str, dataset: str, run_id: str, **payload: Any) -> Self:
+    def for_run(cls, tenant: str, dataset: str, run_id: str, attempt: str = "", **payload: Any) -> Self:
+        """``attempt`` tells apart a run asked for again (a failed tagging request retried): the
+        stream drops a repeated ``Nats-Msg-Id`` inside its dedupe window."""
         kind = cls.model_fields["type"].default
-        return cls(id=f"{tenant}.{dataset}.{run_id}.{kind}", tenant=tenant, dataset=dataset, run_id=run_id,
+        run = f"{run_id}.{attempt}" if attempt else run_id
+        return cls(id=f"{tenant}.{dataset}.{run}.{kind}", tenant=tenant, dataset=dataset, run_id=run_id,
                    **payload)  # fmt: skip
 
 

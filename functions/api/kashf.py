@@ -282,8 +282,7 @@ async def create_dataset(request: Request, tenant: Tenant, kashf: Service) -> di
 async def list_datasets(tenant: Tenant, kashf: Service) -> list[dict[str, Any]]:
     rows = []
     for dataset in await kashf.datasets(tenant):
-        _, items, _ = await kashf.info(tenant, dataset.slug)
-        rows.append(_dataset_row(dataset, sum(len(item.reports) for item in items)))
+        rows.append(_dataset_row(dataset, await kashf.report_count(tenant, dataset.slug)))
     return rows
 
 
@@ -577,7 +576,10 @@ async def import_dataset(request: Request, tenant: Tenant, kashf: Service) -> di
         form = await request.form()
         files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
         if files:
-            data = await files[0].read(deps.settings.max_audio_bytes + 1)
+            limit = deps.settings.max_audio_bytes
+            data = await files[0].read(limit + 1)
+            if len(data) > limit:
+                raise PayloadTooLarge(f"{files[0].filename} is larger than {limit} bytes")
     body = await parse(request, Import)
     if not data:
         if not body.csv_url:

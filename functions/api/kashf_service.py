@@ -126,6 +126,9 @@ class KashfService:
         predictions = await self._predictions(tenant, dataset)
         return dataset, items, predictions
 
+    async def report_count(self, tenant: str, slug: str) -> int:
+        return sum(len(item.reports) for item in await self.repo.items(tenant, slug))
+
     async def _predictions(self, tenant: str, dataset: Dataset) -> dict[str, Any]:
         if not dataset.version:
             return {}
@@ -409,6 +412,7 @@ class KashfService:
         existing = await self.repo.get_json(key)
         if existing is not None and existing.get("state") != "failed":
             return dataset, run_id, existing
+        created = self.deps.clock().isoformat()
         doc = {
             "id": run_id,
             "kind": kind,
@@ -416,7 +420,7 @@ class KashfService:
             "version": dataset.version,
             "params": params,
             "inputs": await inputs(dataset),
-            "created_at": self.deps.clock().isoformat(),
+            "created_at": created,
         }
         try:
             if existing is None:
@@ -426,7 +430,7 @@ class KashfService:
         except AlreadyExists:
             found = await self.repo.get_json(key)
             return dataset, run_id, found or doc
-        await self.publish(TaggingRequested.for_run(tenant, slug, run_id))
+        await self.publish(TaggingRequested.for_run(tenant, slug, run_id, attempt=created))
         return dataset, run_id, doc
 
     async def request_doc(self, tenant: str, slug: str, run_id: str) -> dict[str, Any]:

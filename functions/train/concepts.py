@@ -94,6 +94,16 @@ class Bundle:
             for tag_id, model in self.models.items()
         }
 
+    def tags_at(self, scores: dict[int, Any], row: int, titles: dict[int, str]) -> list[dict[str, Any]]:
+        """Row ``row``'s tags at or above their thresholds (tags deleted since training left out),
+        most probable first: Kashf's ``{"id", "probability", "title"}``."""
+        found: list[dict[str, Any]] = [
+            {"id": tag_id, "probability": round(float(values[row]), 2), "title": titles[tag_id]}
+            for tag_id, values in scores.items()
+            if tag_id in titles and values[row] >= self.models[tag_id].threshold
+        ]
+        return sorted(found, key=lambda tag: -tag["probability"])
+
     def text_features(self, texts: list[str]) -> Matrix:
         return self.featurizer.transform(texts)
 
@@ -153,16 +163,5 @@ async def tag_texts(
     if not texts:
         return []
     scores = await asyncio.to_thread(bundle.probabilities, bundle.text_features(texts))
-    answers = []
-    for row in range(len(texts)):
-        found: list[dict[str, Any]] = [
-            {
-                "id": tag_id,
-                "title": dataset.tags[str(tag_id)].title,
-                "probability": round(float(values[row]), 2),
-            }
-            for tag_id, values in scores.items()
-            if str(tag_id) in dataset.tags and values[row] >= bundle.models[tag_id].threshold
-        ]
-        answers.append(sorted(found, key=lambda tag: -tag["probability"]))
-    return answers
+    titles = {int(tag_id): tag.title for tag_id, tag in dataset.tags.items()}
+    return [bundle.tags_at(scores, row, titles) for row in range(len(texts))]

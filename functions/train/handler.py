@@ -49,9 +49,11 @@ from functions.common.errors import PoisonError, RetryableError
 from functions.common.media_store import read_bytes
 from functions.train import concepts, csv_rows
 from functions.train.concepts import Bundle, load_bundle
+from functions.train.features.image import FeatureError
 from functions.train.learner import macro
 
 log = logging.getLogger("shenava.train")
+EMBED_BATCH = 16  # pictures embedded per call: video frames in batches, memory bounded
 
 
 async def handle(event: Event, deps: Deps) -> list[Event]:
@@ -71,8 +73,14 @@ async def handle(event: Event, deps: Deps) -> list[Event]:
 
 
 def done(event: DatasetEvent, failure: str = "") -> DatasetWorkDone:
-    return DatasetWorkDone.for_run(
-        event.tenant, event.dataset, event.run_id, work=event.type, failure=failure
+    """The outcome of one request event (its id follows the request's, so a retried run wakes too)."""
+    return DatasetWorkDone(
+        id=f"{event.id}.done",
+        tenant=event.tenant,
+        dataset=event.dataset,
+        run_id=event.run_id,
+        work=event.type,
+        failure=failure,
     )
 
 
@@ -213,7 +221,7 @@ async def _image_vectors(
                 cached["vectors"][str(item.id)] = await asyncio.to_thread(
                     concepts.image_vector, data, dataset.type
                 )
-            except Exception as exc:  # an unreadable image is left out, not fatal for the run
+            except FeatureError as exc:  # an unreadable image is left out, not fatal for the run
                 log.warning("image %d of %s left out: %s", item.id, dataset.slug, exc)
                 cached["vectors"][str(item.id)] = ""
         if missing:
@@ -359,13 +367,14 @@ class Tagger:
             )
             scores = await asyncio.to_thread(self.bundle.probabilities, features)
             return [
-                {"content": entry["content"], "tags": self.tags_at(scores, n)}
+                {"content": entry["content"], "tags": self.bundle.tags_at(scores, n, self.titles)}
                 for n, entry in enumerate(inputs)
             ]
         if kind in {"images", "faces"}:
+            pictures = [await _media_bytes(self.deps, entry["media_key"]) for entry in inputs]
+            tagged = await self.pictures_tags(pictures)
             return [
-                {"image_url": entry["url"], "tags": await self.image_tags(entry["media_key"])}
-                for entry in inputs
+                {"image_url": entry["url"], "tags": tags} for entry, tags in zip(inputs, tagged, strict=True)
             ]
         if kind in {"video_frames", "video_faces"}:
             return [
@@ -382,30 +391,31 @@ class Tagger:
             return answers
         raise PoisonError(f"unknown tagging request kind {kind!r}")
 
-    def tags_at(self, scores: dict[int, Any], row: int) -> list[dict[str, Any]]:
-        found = [
-            {"id": tag_id, "probability": round(float(values[row]), 2), "title": self.titles.get(tag_id, "")}
-            for tag_id, values in scores.items()
-            if values[row] >= self.bundle.models[tag_id].threshold
-        ]
-        return sorted(found, key=lambda tag: -tag["probability"])
-
-    async def image_tags(self, media_key: str) -> list[dict[str, Any]]:
-        return await self.frame_tags(await _media_bytes(self.deps, media_key))
-
-    async def frame_tags(self, data: bytes) -> list[dict[str, Any]]:
-        if self.bundle.kind == DatasetType.FACE:
-            faces = await asyncio.to_thread(concepts.face_embedder().faces, data)
-            found: list[dict[str, Any]] = []
-            if faces:
-                matrix = np.vstack([face.vector for face in faces]).astype(np.float32)
+    async def pictures_tags(self, pictures: list[bytes]) -> list[list[dict[str, Any]]]:
+        """Each picture's tags; unreadable bytes end the request (retrying cannot read them)."""
+        try:
+            if self.bundle.kind == DatasetType.FACE:
+                return [await self.face_tags(picture) for picture in pictures]
+            answers: list[list[dict[str, Any]]] = []
+            for start in range(0, len(pictures), EMBED_BATCH):  # a batch per call, memory bounded
+                batch = pictures[start : start + EMBED_BATCH]
+                matrix = await asyncio.to_thread(concepts.image_embedder().embed, batch)
                 scores = await asyncio.to_thread(self.bundle.probabilities, matrix)
-                best = {tag_id: values.max(initial=0.0) for tag_id, values in scores.items()}
-                found = self.tags_at({tag_id: np.array([value]) for tag_id, value in best.items()}, 0)
-            return found or [{"id": UNKNOWN_FACE[0], "probability": 1.0, "title": UNKNOWN_FACE[1]}]
-        matrix = await asyncio.to_thread(concepts.image_embedder().embed, [data])
-        scores = await asyncio.to_thread(self.bundle.probabilities, matrix)
-        return self.tags_at(scores, 0)
+                answers += [self.bundle.tags_at(scores, row, self.titles) for row in range(len(batch))]
+            return answers
+        except FeatureError as exc:
+            raise PoisonError(str(exc)) from exc
+
+    async def face_tags(self, picture: bytes) -> list[dict[str, Any]]:
+        """A picture's score per tag is its best face's; the unknown face when no tag passes."""
+        faces = await asyncio.to_thread(concepts.face_embedder().faces, picture)
+        found: list[dict[str, Any]] = []
+        if faces:
+            matrix = np.vstack([face.vector for face in faces]).astype(np.float32)
+            scores = await asyncio.to_thread(self.bundle.probabilities, matrix)
+            best = {tag_id: np.array([values.max()]) for tag_id, values in scores.items()}
+            found = self.bundle.tags_at(best, 0, self.titles)
+        return found or [{"id": UNKNOWN_FACE[0], "probability": 1.0, "title": UNKNOWN_FACE[1]}]
 
     async def video_frames(
         self, media_key: str, params: dict[str, Any], keep_unknown: bool = True
@@ -419,11 +429,10 @@ class Tagger:
                 frames = await asyncio.to_thread(
                     sample_frames, path, params["every_ms"], params["min_frame_diff"], params["duration"]
                 )
-            except ValueError as exc:
+            except (ValueError, FeatureError) as exc:
                 raise PoisonError(str(exc)) from exc
         answers = []
-        for frame in frames:
-            tags = await self.frame_tags(frame.jpeg)
+        for frame, tags in zip(frames, await self.pictures_tags([f.jpeg for f in frames]), strict=True):
             if not keep_unknown:
                 tags = [tag for tag in tags if tag["id"] != UNKNOWN_FACE[0]]
             answers.append({"frame": frame.index, "time": clock(frame.seconds), "tags": tags})

@@ -90,8 +90,6 @@ async def test_unknown_ids_and_foreign_tags_are_refused(kashf: Kashf, other: Kas
     await kashf.call(
         "/api/report_image_tags/", [{"image_url": "http://127.0.0.1:9/x.png", "tag_id": tag}], 400
     )
-    response = await kashf.client.post("/api/list_datasets/", headers={})
-    assert response.status_code in {401, 405}
     response = await kashf.client.get("/api/list_datasets/")
     assert response.status_code == 401 and "detail" in response.json()
 

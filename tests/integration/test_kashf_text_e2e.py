@@ -93,10 +93,11 @@ async def test_text_concepts_learned_from_reports_tag_held_out_texts(kashf: Kash
     # an identical call answers from the finished request; wait=false on a new one says processing
     again = await kashf.call("/api/tag_texts/", {"dataset": slug, "contents": [t for t, _ in held_out]})
     assert again == answer
-    pending = await kashf.call(
-        "/api/tag_texts/", {"dataset": slug, "contents": ["یک متن تازه"], "wait": False}
-    )
-    assert pending["state"] in {"processing"} or isinstance(pending, list)
+    fresh = {"dataset": slug, "contents": ["یک متن تازه درباره پول"]}
+    pending = await kashf.call("/api/tag_texts/", fresh | {"wait": False})
+    assert pending == {"state": "processing", "request_id": pending["request_id"]}
+    answered = await kashf.call("/api/tag_texts/", fresh)  # the identical call, waiting: the result
+    assert [entry["content"] for entry in answered] == fresh["contents"]
 
     # the "not sure" reports are the training reports the out-of-fold model disagreed with
     some_tag = tags[labels[0]]

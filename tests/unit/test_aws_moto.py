@@ -7,48 +7,15 @@ The scenarios are shared with the LocalStack-compatible tier (tests/aws_scenario
 
 from __future__ import annotations
 
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from cryptography.fernet import Fernet
-from moto.server import ThreadedMotoServer
 
 from events.lambda_entry import ApiFunction
 from functions.api.app import create_app
 from tests import aws_scenarios as scenario
-from tests.aws_support import AwsWorld, FakeContext, LambdaThread, create_topology, http_api_event
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def world(moto_endpoint: str, tmp_path: Path) -> Iterator[AwsWorld]:
-    reset = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset, timeout=10).close()
-    session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    )
-
-    def clients(service: str) -> object:
-        return session.client(service, endpoint_url=moto_endpoint)  # type: ignore[call-overload]
-
-    world = AwsWorld(moto_endpoint, clients, create_topology(clients), LambdaThread(), tmp_path / "data")
-    try:
-        yield world
-    finally:
-        world.close()
+from tests.aws_support import AwsWorld, FakeContext, http_api_event
 
 
 def test_a_dropped_file_with_an_encoded_key_becomes_a_queued_job(world: AwsWorld, tmp_path: Path) -> None:

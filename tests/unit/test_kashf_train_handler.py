@@ -155,3 +155,28 @@ async def test_training_needs_reports_on_active_tags(deps: Deps) -> None:
         await kashf.train(TENANT, "topics")
     assert bus.events == []
     assert (await deps.state.get(dataset_key(TENANT, "topics"))) is not None
+
+
+async def test_a_failed_tagging_request_asked_again_is_queued_under_a_new_message_id(deps: Deps) -> None:
+    bus = Bus()
+    kashf, _ = await labelled(deps, bus)
+    await kashf.train(TENANT, "topics")
+    await handle(bus.events[-1], deps)
+
+    async def inputs(_: Any) -> list[dict[str, Any]]:
+        return [{"content": "فوتبال"}]
+
+    ask = (TENANT, "topics", "texts", (DatasetType.TEXT,), ["فوتبال"], {}, inputs)
+    _, run_id, _ = await kashf.tagging(*ask)
+    first = bus.events[-1]
+    (outcome,) = await on_failure(first, deps, "the worker gave up")
+    assert (await kashf.request_doc(TENANT, "topics", run_id))["state"] == "failed"
+    deps.clock = lambda: first.time.replace(year=first.time.year + 1)  # asked again later
+    _, again, doc = await kashf.tagging(*ask)
+    retry = bus.events[-1]
+    # the same request (an identical call finds it), but a message the stream will not drop as a repeat
+    assert again == run_id and doc["state"] == "processing"
+    assert retry.run_id == run_id and retry.id != first.id
+    (finished,) = await handle(retry, deps)
+    assert finished.id != outcome.id  # its outcome wakes waiters too
+    assert (await kashf.request_doc(TENANT, "topics", run_id))["state"] == "done"
