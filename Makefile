@@ -45,6 +45,7 @@ lint: $(STAMP)
 	$(PY) -m mypy events functions infra
 
 bench: install
+	$(PY) -m bench.wer
 	$(PY) -m bench.pipeline_overhead
 	$(PY) -m bench.harf_stream
 	$(PY) -m bench.job_index --sizes 10000

@@ -2,7 +2,7 @@
 
 The audio is ``sample.wav`` (30 s, 16 kHz, two speakers with some overlapped speech) and the
 reference ``sample.rttm``, both shipped inside the installed ``pyannote-audio`` package. Speech
-regions come from the engine's VAD (WhisperX's bundled pyannote segmentation), as in a real run.
+regions come from the engine's VAD (Silero, as in a real run).
 The diarization error rate is ``pyannote.metrics``' DER with overlapped speech scored (a
 one-speaker-at-a-time system misses the second voice), twice: with no collar and with the NIST
 forgiveness of 0.25 s either side of each reference boundary (pyannote's ``collar=0.5``).
@@ -30,9 +30,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from functions.common.settings import Settings
+from functions.transcribe.audio import SAMPLE_RATE, load_wav_channel
 from functions.transcribe.diarization import TRD_DEFAULT_THRESHOLD, SpeakerTurn, diarize
-from functions.transcribe.engine import SAMPLE_RATE, WhisperXEngine, _SpeakerTurns, load_wav_channel
+from functions.transcribe.engine import WhisperEngine
 from functions.transcribe.engine_protocol import TranscribeOptions
+from functions.transcribe.speakers import SpeakerTurns
+from functions.transcribe.vad import TIGHT_PAD_S, speech_regions
 
 NIST_COLLAR = 0.5  # pyannote.metrics' collar is the total width: 0.25 s either side
 
@@ -77,7 +80,7 @@ def show(name: str, turns: list[SpeakerTurn], rttm: Path, duration: float) -> No
     )
 
 
-def transcript_turns(engine: WhisperXEngine, wav: Path) -> tuple[list[SpeakerTurn], list[SpeakerTurn]]:
+def transcript_turns(engine: WhisperEngine, wav: Path) -> tuple[list[SpeakerTurn], list[SpeakerTurn]]:
     """The transcript's segments as turns: one speaker per Whisper segment (by most overlap), and
     as the engine gives them (segments split where the speaker changes). Prints both run times."""
     options = TranscribeOptions(language="en")
@@ -89,9 +92,9 @@ def transcript_turns(engine: WhisperXEngine, wav: Path) -> tuple[list[SpeakerTur
     labelled_s = time.perf_counter() - started
     print(f"transcription: {plain_s:.2f} s without speaker labels, {labelled_s:.2f} s with")
     audio = load_wav_channel(wav, 0)
-    _, speech = engine._speech_chunks(audio)
+    speech = [(r.start, r.end) for r in speech_regions(audio, pad_s=TIGHT_PAD_S)]
     found = diarize(audio, speech, TRD_DEFAULT_THRESHOLD)
-    turns = _SpeakerTurns([(t.start, t.end, t.speaker) for t in found])
+    turns = SpeakerTurns([(t.start, t.end, t.speaker) for t in found])
     per_segment = [SpeakerTurn(s.start, s.end, turns.dominant(s.start, s.end) or "?") for s in whole]
     split = [SpeakerTurn(s.start, s.end, s.speaker or "?") for s in labelled]
     return per_segment, split
@@ -102,10 +105,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     wav, rttm = pyannote_sample()
-    engine = WhisperXEngine(Settings(asr_model="", asr_align_model="", asr_diarize_model=""))
+    engine = WhisperEngine(Settings(asr_model="", asr_align_model="", asr_diarize_model=""))
     audio = load_wav_channel(wav, 0)
     seconds = audio.size / SAMPLE_RATE
-    _, speech = engine._speech_chunks(audio)
+    speech = [(r.start, r.end) for r in speech_regions(audio, pad_s=TIGHT_PAD_S)]
     print(f"pyannote-audio sample.wav: {seconds:.1f} s, VAD speech {sum(e - s for s, e in speech):.1f} s")
     show("baseline: all speech one speaker", [SpeakerTurn(s, e, "1") for s, e in speech], rttm, seconds)
     started = time.perf_counter()

@@ -1,6 +1,6 @@
 """What the pipeline costs on top of the engine: the same audio, the same run, two ways.
 
-- baseline: WhisperX (``WhisperXEngine``) called directly in this process on the 16 kHz WAV;
+- baseline: the engine (``WhisperEngine``) called directly in this process on the 16 kHz WAV;
 - pipeline: ``POST /v1/recognitions`` on the real embedded stack (SeaweedFS, bridge, NATS,
   ingest, a transcribe worker process, notify) until ``job.completed`` is on the bus.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from functions.transcribe.engine import WhisperXEngine
+from functions.transcribe.engine import WhisperEngine
 from functions.transcribe.engine_protocol import TranscribeOptions
 from tests.integration.pipeline import Pipeline, embedded_pipeline
 from tests.speech import espeak_wav
@@ -29,7 +29,7 @@ from tests.speech import espeak_wav
 SENTENCE = "The weather today is sunny with a light breeze. Please send the report to the finance team. "
 
 
-def direct(engine: WhisperXEngine, wav: Path) -> float:
+def direct(engine: WhisperEngine, wav: Path) -> float:
     started = time.perf_counter()
     run = engine.transcribe_channel(wav, 0, TranscribeOptions(language="en"))
     list(run.segments())
@@ -55,7 +55,7 @@ async def measure(runs: int, seconds: float) -> None:
         repeats = max(1, round(seconds / 5))
         wav = espeak_wav(SENTENCE * repeats, "en-us", Path(tmp) / "speech.wav")
         async with embedded_pipeline(Path(tmp)) as pipeline:
-            engine = WhisperXEngine(pipeline.settings)
+            engine = WhisperEngine(pipeline.settings)
             audio = wav.read_bytes()
             direct(engine, wav), await through_pipeline(pipeline, audio)  # warm-up
             baseline = [direct(engine, wav) for _ in range(runs)]
@@ -74,7 +74,7 @@ def seconds_of(wav: Path) -> float:
 def report(baseline: list[float], piped: list[float], audio_s: float) -> None:
     b, p = statistics.median(baseline), statistics.median(piped)
     print(f"audio: {audio_s:.1f} s of English speech, {len(baseline)} runs each (medians)")
-    print(f"baseline  WhisperX direct : {b:6.2f} s  (real-time factor {b / audio_s:.3f})")
+    print(f"baseline  engine direct   : {b:6.2f} s  (real-time factor {b / audio_s:.3f})")
     print(f"pipeline  API → completed : {p:6.2f} s  (real-time factor {p / audio_s:.3f})")
     print(f"ratio pipeline / baseline : {p / b:6.2f}x   overhead {p - b:+.2f} s per job")
 

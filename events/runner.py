@@ -8,6 +8,13 @@ heartbeat (``in_progress``) keeps the delivery ours, publish the returned events
   server's advisory): ``on_failure`` too. Nothing stays stuck.
 A message that is not a valid event is logged and terminated. ``burst=True`` stops the worker
 once the consumer has nothing pending, so tests and batch jobs end by themselves.
+
+A function with several consumers in preference order (transcribe: started jobs, then queue
+bands high to low) cannot wait on all of them at once, so it listens for a *doorbell*: a plain
+NATS subscription to its consumers' subjects rings whenever an event for it is published, and
+each ring (or ``FETCH_WAIT_S`` without one, for redeliveries) starts a quick round over the
+consumers, most preferred first. Waiting on the last consumer instead held a newly queued job
+for up to a second before the worker saw it.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ FailureHandler = Callable[[Event, Deps, str], Awaitable[list[Event]]]
 
 ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
 FETCH_WAIT_S = 1.0
-PREFERRED_WAIT_S = 0.05  # a preferred consumer with nothing to give is passed over quickly
+ROUND_WAIT_S = 0.02  # each consumer of a round, when the function has several
 BUS_RETRY_S = 0.5
 
 
@@ -77,6 +84,11 @@ class Runner:
         stop = stop or asyncio.Event()
         stream = self.deps.settings.stream_name
         subs = [await self._subscribe(consumer) for consumer in self.spec.consumers]
+        doorbell = asyncio.Event()
+        rings = []
+        if len(subs) > 1:
+            subjects = dict.fromkeys(s for c in self.spec.consumers for s in c.subjects)
+            rings = [await self.nc.subscribe(s, cb=_ring(doorbell)) for s in subjects]
         advisories = [
             await self.nc.subscribe(ADVISORY.format(stream=stream, consumer=c.durable), cb=self._on_advisory)
             for c in self.spec.consumers
@@ -84,7 +96,7 @@ class Runner:
         try:
             while not stop.is_set():
                 try:
-                    msg = await self._next(subs)
+                    msg = await (self._next_of_many(subs, doorbell) if rings else self._next(subs[0]))
                     if msg is not None:
                         await self.process(msg)
                     elif burst and await self._drained():
@@ -93,21 +105,29 @@ class Runner:
                     log.warning("the event bus is unavailable, waiting: %r", exc)
                     await asyncio.sleep(BUS_RETRY_S)
         finally:
-            for advisory in advisories:
-                await advisory.unsubscribe()
+            for subscription in [*advisories, *rings]:
+                await subscription.unsubscribe()
             for sub in subs:
                 await sub.unsubscribe()
 
-    async def _next(self, subs: list[JetStreamContext.PullSubscription]) -> Msg | None:
-        """One message from the most preferred consumer that has one (the last one waits longest)."""
-        for index, sub in enumerate(subs):
-            wait = FETCH_WAIT_S if index == len(subs) - 1 else PREFERRED_WAIT_S
-            try:
-                msgs = await sub.fetch(1, timeout=wait)
-            except (NatsTimeout, TimeoutError):
-                continue
-            if msgs:
-                return msgs[0]
+    async def _next(self, sub: JetStreamContext.PullSubscription, wait: float = FETCH_WAIT_S) -> Msg | None:
+        try:
+            msgs = await sub.fetch(1, timeout=wait)
+        except (NatsTimeout, TimeoutError):
+            return None
+        return msgs[0] if msgs else None
+
+    async def _next_of_many(
+        self, subs: list[JetStreamContext.PullSubscription], doorbell: asyncio.Event
+    ) -> Msg | None:
+        """One message from the most preferred consumer that has one; with none, wait for the
+        doorbell (an event published for this function) or ``FETCH_WAIT_S``."""
+        doorbell.clear()  # before the round: anything published from now on rings again
+        for sub in subs:
+            if (msg := await self._next(sub, ROUND_WAIT_S)) is not None:
+                return msg
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(doorbell.wait(), FETCH_WAIT_S)
         return None
 
     async def _subscribe(self, consumer: ConsumerSpec) -> JetStreamContext.PullSubscription:
@@ -201,6 +221,13 @@ class Runner:
             log.error("cannot act on a max-deliveries advisory: %r", exc)
         except Exception:
             log.exception("max-deliveries advisory handling failed")
+
+
+def _ring(doorbell: asyncio.Event) -> Callable[[Msg], Awaitable[None]]:
+    async def ring(_: Msg) -> None:
+        doorbell.set()
+
+    return ring
 
 
 def _reason(exc: Exception, attempts: int) -> str:

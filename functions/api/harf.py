@@ -36,12 +36,12 @@ from starlette.datastructures import FormData, UploadFile
 from functions.api.auth import caller_tenant, tenant_of
 from functions.api.harf_stream import CLOSE_ERROR, CLOSE_POLICY, StreamSession
 from functions.api.job_events import JobEventSource
-from functions.api.languages import language_of_model
 from functions.api.service import JobService, Submission
 from functions.api.uploads import spool_upload
 from functions.common.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable
 from functions.common.fetch import FetchedMedia
 from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
+from functions.common.languages import language_of_model
 from functions.common.media_store import upload_key
 from functions.common.render_harf import render_task
 

@@ -122,7 +122,7 @@ def _refusals(config: TrdConfig) -> list[str]:
 
 def recognition_options(config: TrdConfig) -> RecognitionOptions:
     """What the engine is asked to do; 422 for any setting it cannot honour."""
-    from functions.api.languages import language_of_model
+    from functions.common.languages import language_of_model
 
     refused = _refusals(config)
     if refused:

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 UPLOADS = "uploads/"
 INCOMING = "incoming/"
+BATCH_CONFIG = "_config.json"  # incoming/<batch>/_config.json: a drop-folder batch's options
 NORMALIZED = "normalized/"
 
 UPLOAD_CHUNK = 8 * 1024 * 1024

@@ -29,12 +29,15 @@ def display_text(text: str, language: str) -> str:
     return persian_display(text) if language == PERSIAN else text
 
 
-def render_segment(segment: Segment, language: str, offset_s: float = 0.0) -> dict[str, str]:
-    return {
+def render_segment(segment: Segment, language: str, offset_s: float = 0.0) -> dict[str, Any]:
+    rendered: dict[str, Any] = {
         "start": hms(segment.start + offset_s),
         "end": hms(segment.end + offset_s),
         "text": display_text(segment.text, language),
     }
+    if segment.flags:
+        rendered["quality_flags"] = list(segment.flags)  # Shenava's addition: what the guard flagged
+    return rendered
 
 
 def render_task(media_url: str, duration_s: float, transcript: Transcript | None) -> dict[str, Any]:

@@ -107,7 +107,14 @@ def render_segment(segment: Segment, lm: str, word_details: bool) -> dict[str, A
             ),
         ],
         "task_results": dict(segment.task_results),
+        **_quality(segment),
     }
+
+
+def _quality(segment: Segment) -> dict[str, list[str]]:
+    """Shenava's addition, only when there is something to say: what the quality guard flagged
+    (``repetition``, ``low_confidence``, ``broken_text``; ``no_speech`` on a NO_MATCH segment)."""
+    return {"quality_flags": list(segment.flags)} if segment.flags else {}
 
 
 def render_segments(job: JobDocument, transcript: Transcript) -> list[dict[str, Any]]:
@@ -211,6 +218,7 @@ def render_batch_result(job: JobDocument, transcript: Transcript | None) -> dict
             "status": "RECOGNIZED" if s.text.strip() else "NO_MATCH", "text": s.text.strip(),
             "words": [{"text": w.text, "score": round(w.confidence * 100), "start_time": w.start,
                        "end_time": w.end} for w in s.words],
+            **_quality(s),
         }
         for s in (transcript.segments if transcript else ())
     ]  # fmt: skip

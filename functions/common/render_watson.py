@@ -39,7 +39,8 @@ def render_status(job: JobDocument) -> dict[str, Any]:
 
 def render_results(transcript: Transcript, options: RecognitionOptions) -> list[dict[str, Any]]:
     """``results`` of a completed recognition: one final result per segment."""
-    results = [_result(segment, options) for segment in transcript.segments]
+    # Segments with no text are the engine's no-speech decisions: Watson has no result for them.
+    results = [_result(segment, options) for segment in transcript.segments if segment.text.strip()]
     entry: dict[str, Any] = {"result_index": 0, "results": results}
     if options.speaker_labels:
         entry["speaker_labels"] = [
@@ -68,7 +69,10 @@ def _result(segment: Segment, options: RecognitionOptions) -> dict[str, Any]:
     # max_alternatives > 1: further transcripts, best first; as in Watson, only the first has
     # a confidence, timestamps and word confidences.
     others = [{"transcript": a.text.strip() + " "} for a in segment.alternatives]
-    return {"final": True, "alternatives": [alternative, *others]}
+    result: dict[str, Any] = {"final": True, "alternatives": [alternative, *others]}
+    if segment.flags:
+        result["quality_flags"] = list(segment.flags)  # Shenava's addition; Watson's SDKs ignore it
+    return result
 
 
 def _speaker_number(segment: Segment) -> int:

@@ -63,12 +63,16 @@ class Settings(BaseSettings):
     max_audio_bytes: int = 1024**3
     drop_tenant: str = "dev"  # tenant that owns files dropped under incoming/ (make up's dev key)
     drop_autostart: bool = True  # dropped files start at once; False = IDLE until started
+    drop_language: str = (
+        "pt"  # drop-folder files' language (TRD's); "auto" = detect; a batch's _config.json wins
+    )
 
     # ASR
     asr_model: str = ""  # a faster-whisper model directory; empty = the bundled multilingual base
     asr_device: str = "cpu"
     asr_compute_type: str = "auto"  # int8 on CPU, float16 on GPU
     asr_batch_size: int = 8
+    asr_beam_size: int = 5  # the first reading (1 = greedy, ~25 % faster); the guard goes on to sampling
     asr_threads: int = 0
     asr_align_model: str = ""  # optional wav2vec2 alignment model directory
     asr_diarize_model: str = ""  # optional pyannote diarization pipeline directory

@@ -41,6 +41,10 @@ class Segment(BaseModel):
     words: tuple[Word, ...] = ()
     alternatives: tuple[Alternative, ...] = ()  # beyond ``text``, best first; only when asked for
     task_results: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # dataset → its tags
+    # What the quality guard found and could not mend: "repetition", "low_confidence",
+    # "broken_text"; "no_speech" marks speech the VAD heard that Whisper judged not speech
+    # (then the text is empty).
+    flags: tuple[str, ...] = ()
 
 
 class Transcript(BaseModel):

@@ -1,7 +1,9 @@
 """ingest: an object landed in the media bucket → a job with media facts → ``job.queued``.
 
 Stages: find or register the job (API uploads carry their job id in the key; drop-folder files
-get one, remembered under their ``bucket/key@etag`` so a repeated event finds the same job),
+get one, remembered under their ``bucket/key@etag`` so a repeated event finds the same job, and
+their batch's recognition options: ``drop_language``, or what ``incoming/<batch>/_config.json``
+says),
 download, probe (ffprobe), normalise to 16 kHz PCM per channel, store the normalised audio,
 record the facts, announce ``job.queued``. Media that cannot be read ends the job FAILED with
 the reason. Running twice for one object leaves the same state and the same event id.
@@ -16,14 +18,25 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from events.models import Event, JobFailed, JobQueued, ObjectCreated
 from events.runner import FunctionSpec
 from events.subjects import INGEST
 from functions.common.audio_facts import audio_facts
 from functions.common.bootstrap import Deps
-from functions.common.errors import PoisonError
-from functions.common.jobs import Control, JobDocument, JobStatus, MediaFacts, Stage, new_job_id
-from functions.common.media_store import INCOMING, UPLOADS, normalized_key
+from functions.common.errors import BadRequest, PoisonError
+from functions.common.jobs import (
+    Control,
+    JobDocument,
+    JobStatus,
+    MediaFacts,
+    RecognitionOptions,
+    Stage,
+    new_job_id,
+)
+from functions.common.languages import language_of_model
+from functions.common.media_store import BATCH_CONFIG, INCOMING, UPLOADS, normalized_key, read_bytes
 from functions.common.probe import media_facts, normalise, probe
 from functions.common.state_store import AlreadyExists
 
@@ -36,6 +49,11 @@ async def handle(event: Event, deps: Deps) -> list[Event]:
     job = await job_for_object(event, deps)
     if job is None or not job.may_advance:
         return []  # gone, finished, or held (IDLE/PAUSED) until a start
+    if job.source == "drop" and job.stage == Stage.INITIAL:
+        try:
+            await _batch_options(job.batch, deps)
+        except PoisonError as exc:  # the batch's _config.json is wrong: say so on every file
+            return await fail_job(job.tenant, job.id, str(exc), deps)
     if job.stage not in {Stage.INITIAL, Stage.NORMALIZING}:  # already normalised: a repeated event
         return [JobQueued.for_job(job.tenant, job.id, priority=job.priority)]
     await deps.jobs.change(job.tenant, job.id, _at_stage(Stage.NORMALIZING))
@@ -93,9 +111,17 @@ async def job_for_object(event: ObjectCreated, deps: Deps) -> JobDocument | None
     if event.key.startswith(UPLOADS):
         parts = event.key[len(UPLOADS) :].split("/", 2)
         return await deps.jobs.find(parts[0], parts[1]) if len(parts) == 3 else None
-    if event.key.startswith(INCOMING) and event.key.count("/") >= 2 and not event.key.endswith("/"):
+    if _is_dropped_media(event.key):
         return await _register_dropped(event, deps)
     return None
+
+
+def _is_dropped_media(key: str) -> bool:
+    """``incoming/<batch>/<file>``, not a folder and not the batch's configuration."""
+    return (
+        key.startswith(INCOMING) and key.count("/") >= 2 and not key.endswith("/")
+        and PurePosixPath(key).name != BATCH_CONFIG
+    )  # fmt: skip
 
 
 def object_marker(dedupe_key: str) -> str:
@@ -119,6 +145,10 @@ async def _register_dropped(event: ObjectCreated, deps: Deps) -> JobDocument | N
             return existing
         # the marker was written but the job was not (a worker died between the two): make it now
     batch, filename = event.key[len(INCOMING) :].split("/", 1)
+    try:
+        options = await _batch_options(batch, deps)
+    except PoisonError:
+        options = RecognitionOptions()  # handle() fails the job with the reason
     job = JobDocument(
         id=job_id,
         tenant=tenant,
@@ -127,12 +157,50 @@ async def _register_dropped(event: ObjectCreated, deps: Deps) -> JobDocument | N
         batch=batch,
         filename=PurePosixPath(filename).name,
         media=MediaFacts(key=event.key, size=event.size, etag=event.etag or event.sequencer),
+        options=options,
     )
     try:
         await deps.jobs.create(job)
     except AlreadyExists:
         return await deps.jobs.find(tenant, job_id)
     return job
+
+
+async def _batch_options(batch: str, deps: Deps) -> RecognitionOptions:
+    """A drop-folder batch's recognition options. The language is ``drop_language`` (TRD's
+    Portuguese by default) unless ``incoming/<batch>/_config.json`` names another
+    (``{"language": "en"}``, ``"auto"`` to detect); it may also ask for ``speaker_labels``.
+    Read when a file is registered: write it before the batch's files."""
+    options = RecognitionOptions(language=language_of_model(None, deps.settings.drop_language or "auto"))
+    try:
+        raw = await read_bytes(deps.media, f"{INCOMING}{batch}/{BATCH_CONFIG}")
+    except FileNotFoundError:
+        return options
+    try:
+        config = BatchConfig.model_validate_json(raw)
+        language = (
+            language_of_model(None, config.language) if config.language is not None else options.language
+        )
+    except (ValidationError, BadRequest) as exc:
+        raise PoisonError(f"the batch's {BATCH_CONFIG} is not valid: {_first_problem(exc)}") from exc
+    return options.model_copy(update={"language": language, "speaker_labels": config.speaker_labels})
+
+
+class BatchConfig(BaseModel):
+    """``incoming/<batch>/_config.json``: what a drop-folder batch asks of the pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    language: str | None = None  # an ISO 639-1 code, or "auto"; None = the deployment's drop_language
+    speaker_labels: bool = False
+
+
+def _first_problem(exc: ValidationError | BadRequest) -> str:
+    if isinstance(exc, BadRequest):
+        return str(exc)
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
 
 
 async def _prepare_media(event: ObjectCreated, job: JobDocument, deps: Deps) -> MediaFacts:

@@ -1,4 +1,4 @@
-"""What the transcribe handler needs from an ASR engine (the real one is ``engine.WhisperXEngine``)."""
+"""What the transcribe handler needs from an ASR engine (the real one is ``engine.WhisperEngine``)."""
 
 from __future__ import annotations
 
@@ -30,9 +30,11 @@ class TranscribeOptions:
 
 
 class ChannelRun(Protocol):
-    """One channel being transcribed: the language is known before segments are pulled."""
+    """One channel being transcribed: a language is known before segments are pulled; once they
+    are, it is the language they were read in (a detected language can give way to another)."""
 
-    language: str
+    @property
+    def language(self) -> str: ...
 
     def segments(self) -> Iterator[Segment]:
         """Segments in time order, produced lazily so the caller can report progress."""

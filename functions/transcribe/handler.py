@@ -30,6 +30,7 @@ from functions.common.jobs import Accounted, JobDocument, JobStatus, Stage, resu
 from functions.common.render_trd import render_batch_result, render_csv
 from functions.common.transcript import Segment, Transcript
 from functions.ingest.handler import fail_job
+from functions.transcribe import metrics
 from functions.transcribe.engine_protocol import MAX_CHUNK_S, AsrEngine, TranscribeOptions
 
 log = logging.getLogger("shenava.transcribe")
@@ -71,11 +72,13 @@ async def transcribe(event: JobStarted, deps: Deps) -> list[Event]:
     if job.status != JobStatus.IN_PROGRESS:
         return []
     await deps.jobs.change(job.tenant, job.id, _count_attempt)
+    started = time.monotonic()
     try:
         transcript = await _run_engine(job, deps)
     except JobStoppedWhileRunning:
         log.info("stopped while running", extra={"job_id": job.id, "tenant": job.tenant})
         return [JobStopped.for_job(job.tenant, job.id)]
+    metrics.count(transcript, time.monotonic() - started)
     await deps.state.put(result_key(job.tenant, job.id), transcript.model_dump(mode="json"))
 
     def complete(current: JobDocument) -> bool:
@@ -148,8 +151,8 @@ async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
         ]
         await deps.jobs.change(job.tenant, job.id, _diarized(deps))
         for run in runs:
-            language = language or run.language
             segments.extend(await _pull_segments(run.segments(), job, deps))
+            language = language or run.language  # after the segments: the language they were read in
     segments.sort(key=lambda s: (s.start, s.channel))
     if job.options.tasks:
         segments = await _with_task_results(job, segments, deps)
@@ -167,17 +170,19 @@ async def _with_task_results(job: JobDocument, segments: list[Segment], deps: De
     from functions.train.concepts import tag_texts
 
     repo = DatasetRepository(deps.state)
-    texts = [segment.text.strip() for segment in segments]
+    spoken = [n for n, segment in enumerate(segments) if segment.text.strip()]  # not no-speech ones
+    texts = [segments[n].text.strip() for n in spoken]
     results: dict[str, list[list[dict[str, Any]]]] = {}
     for slug in job.options.tasks:
         try:
             results[slug] = await tag_texts(repo, job.tenant, slug, texts)
         except NotFound as exc:
             raise PoisonError(f"recognition.tasks: {exc}") from exc
-    return [
-        segment.model_copy(update={"task_results": {slug: found[n] for slug, found in results.items()}})
-        for n, segment in enumerate(segments)
-    ]
+    tagged = list(segments)
+    for at, n in enumerate(spoken):
+        tags = {slug: found[at] for slug, found in results.items()}
+        tagged[n] = segments[n].model_copy(update={"task_results": tags})
+    return tagged
 
 
 def _diarized(deps: Deps) -> Callable[[JobDocument], bool]:

@@ -8,9 +8,9 @@ from functions.transcribe.handler import SPEC
 
 
 def load_engine(settings: Settings) -> dict[str, Any]:
-    from functions.transcribe.engine import WhisperXEngine
+    from functions.transcribe.engine import WhisperEngine
 
-    return {"engine": WhisperXEngine(settings)}
+    return {"engine": WhisperEngine(settings)}
 
 
 handler = SqsFunction(SPEC, prepare=load_engine)

@@ -1,7 +1,7 @@
 """Offline diarization (``functions.transcribe.diarization``): DER on a real two-speaker recording,
 espeak-ng voices taking turns, one voice, silence, and the engine's use of it.
 
-The ``asr`` tests load WhisperX (its VAD gives the speech regions, as in production) and
+The ``asr`` tests load the engine (its VAD gives the speech regions, as in production) and
 resemblyzer's voice encoder. Measured here, at TRD's default threshold: DER 0.163 on
 pyannote-audio's ``sample.wav`` (no collar, overlapped speech scored; 0.499 if all speech is one
 speaker), so ``MAX_DER`` = 0.20 leaves room for other CPUs' rounding but not for a broken
@@ -21,9 +21,11 @@ from bench.diarization import der, pyannote_sample
 from functions.common.settings import Settings
 from functions.common.transcript import Segment
 from functions.transcribe import diarization
+from functions.transcribe.audio import SAMPLE_RATE, load_wav_channel
 from functions.transcribe.diarization import SpeakerTurn, cluster, diarize, distance_threshold
-from functions.transcribe.engine import SAMPLE_RATE, WhisperXEngine, load_wav_channel
+from functions.transcribe.engine import WhisperEngine
 from functions.transcribe.engine_protocol import TranscribeOptions
+from functions.transcribe.vad import TIGHT_PAD_S, speech_regions
 from tests.speech import espeak_wav, silence_wav
 
 MAX_DER = 0.20
@@ -42,8 +44,8 @@ GAP_S = 0.6
 
 
 @pytest.fixture(scope="module")
-def engine() -> WhisperXEngine:
-    return WhisperXEngine(Settings(asr_model="", asr_align_model="", asr_diarize_model=""))
+def engine() -> WhisperEngine:
+    return WhisperEngine(Settings(asr_model="", asr_align_model="", asr_diarize_model=""))
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +76,9 @@ def write_wav(samples: npt.NDArray[np.int16], path: Path) -> Path:
     return path
 
 
-def turns_of(engine: WhisperXEngine, wav: Path, threshold: float = DEFAULT) -> list[SpeakerTurn]:
+def turns_of(engine: WhisperEngine, wav: Path, threshold: float = DEFAULT) -> list[SpeakerTurn]:
     audio = load_wav_channel(wav, 0)
-    _, speech = engine._speech_chunks(audio)
+    speech = [(r.start, r.end) for r in speech_regions(audio, pad_s=TIGHT_PAD_S)]
     return diarize(audio, speech, threshold)
 
 
@@ -85,13 +87,13 @@ def speaker_at(turns: list[SpeakerTurn], start: float, end: float) -> set[str]:
     return {t.speaker for t in turns if t.start < end and t.end > start}
 
 
-def labelled_segments(engine: WhisperXEngine, wav: Path, threshold: float | None = None) -> list[Segment]:
+def labelled_segments(engine: WhisperEngine, wav: Path, threshold: float | None = None) -> list[Segment]:
     options = TranscribeOptions(language="en", speaker_labels=True, diarization_threshold=threshold)
     return list(engine.transcribe_channel(wav, 0, options).segments())
 
 
 @pytest.mark.asr
-def test_der_on_pyannotes_two_speaker_sample(engine: WhisperXEngine) -> None:
+def test_der_on_pyannotes_two_speaker_sample(engine: WhisperEngine) -> None:
     wav, rttm = pyannote_sample()
     turns = turns_of(engine, wav)
     strict = der(turns, rttm, load_wav_channel(wav, 0).size / SAMPLE_RATE)["der"]
@@ -103,7 +105,7 @@ def test_der_on_pyannotes_two_speaker_sample(engine: WhisperXEngine) -> None:
 
 @pytest.mark.asr
 def test_two_voices_taking_turns_are_two_speakers_in_order(
-    engine: WhisperXEngine, dialogue: tuple[Path, list[tuple[float, float, str]]]
+    engine: WhisperEngine, dialogue: tuple[Path, list[tuple[float, float, str]]]
 ) -> None:
     wav, spans = dialogue
     turns = turns_of(engine, wav)
@@ -114,7 +116,7 @@ def test_two_voices_taking_turns_are_two_speakers_in_order(
 
 @pytest.mark.asr
 def test_the_engine_labels_each_segment_with_its_speaker(
-    engine: WhisperXEngine, dialogue: tuple[Path, list[tuple[float, float, str]]]
+    engine: WhisperEngine, dialogue: tuple[Path, list[tuple[float, float, str]]]
 ) -> None:
     wav, spans = dialogue
     segments = labelled_segments(engine, wav)
@@ -129,7 +131,7 @@ def test_the_engine_labels_each_segment_with_its_speaker(
 
 @pytest.mark.asr
 def test_a_jobs_threshold_is_honoured(
-    engine: WhisperXEngine, dialogue: tuple[Path, list[tuple[float, float, str]]]
+    engine: WhisperEngine, dialogue: tuple[Path, list[tuple[float, float, str]]]
 ) -> None:
     wav, _ = dialogue
     # 0.6 on TRD's scale is a cosine distance of 1: every voice merges into one speaker.
@@ -138,7 +140,7 @@ def test_a_jobs_threshold_is_honoured(
 
 @pytest.mark.asr
 def test_without_speaker_labels_segments_have_no_speaker(
-    engine: WhisperXEngine, dialogue: tuple[Path, list[tuple[float, float, str]]]
+    engine: WhisperEngine, dialogue: tuple[Path, list[tuple[float, float, str]]]
 ) -> None:
     wav, _ = dialogue
     segments = list(engine.transcribe_channel(wav, 0, TranscribeOptions(language="en")).segments())
@@ -148,7 +150,7 @@ def test_without_speaker_labels_segments_have_no_speaker(
 
 
 @pytest.mark.asr
-def test_one_voice_is_one_speaker(engine: WhisperXEngine, tmp_path: Path) -> None:
+def test_one_voice_is_one_speaker(engine: WhisperEngine, tmp_path: Path) -> None:
     wav = espeak_wav(" ".join([TEXT_A1, TEXT_B, TEXT_A2]), VOICE_B, tmp_path / "one.wav")
     turns = turns_of(engine, wav)
 
@@ -157,7 +159,7 @@ def test_one_voice_is_one_speaker(engine: WhisperXEngine, tmp_path: Path) -> Non
 
 
 @pytest.mark.asr
-def test_silence_has_no_turns(engine: WhisperXEngine, tmp_path: Path) -> None:
+def test_silence_has_no_turns(engine: WhisperEngine, tmp_path: Path) -> None:
     wav = silence_wav(5.0, tmp_path / "silence.wav")
 
     assert turns_of(engine, wav) == []

@@ -1,4 +1,4 @@
-"""The real WhisperX engine on espeak-ng speech: text, word timings, channels, silence, language.
+"""The real engine on espeak-ng speech: text, word timings, channels, silence, language.
 
 Loads the bundled multilingual base model once per session (about 10-11 s on 2 CPU cores).
 Word error rates measured on this espeak-ng speech with the int8 base model: ENGLISH 0.067,
@@ -19,7 +19,7 @@ import pytest
 
 from functions.common.settings import Settings
 from functions.common.transcript import Segment
-from functions.transcribe.engine import WhisperXEngine
+from functions.transcribe.engine import WhisperEngine
 from functions.transcribe.engine_protocol import TranscribeOptions
 from tests.speech import espeak_wav, silence_wav, stereo_wav
 
@@ -37,10 +37,10 @@ PORTUGUESE = "Bom dia, hoje vamos falar sobre o tempo em São Paulo e no Rio de 
 
 
 @pytest.fixture(scope="session")
-def engine() -> WhisperXEngine:
+def engine() -> WhisperEngine:
     # The bundled model, from the usual cache (assembled there by `make model` or on first use);
     # no optional models, so the figures below are the plain engine's.
-    return WhisperXEngine(Settings(asr_model="", asr_align_model="", asr_diarize_model=""))
+    return WhisperEngine(Settings(asr_model="", asr_align_model="", asr_diarize_model=""))
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +58,7 @@ def wer(reference: str, hypothesis: str) -> float:
 
 
 def transcribe(
-    engine: WhisperXEngine, wav: Path, channel: int = 0, language: str | None = None
+    engine: WhisperEngine, wav: Path, channel: int = 0, language: str | None = None
 ) -> tuple[str, list[Segment]]:
     run = engine.transcribe_channel(wav, channel, TranscribeOptions(language=language))
     return run.language, list(run.segments())
@@ -74,7 +74,7 @@ def all_words(segments: list[Segment]) -> Iterator[tuple[Segment, int]]:
             yield segment, index
 
 
-def test_english_is_transcribed_with_language_detected(engine: WhisperXEngine, english_wav: Path) -> None:
+def test_english_is_transcribed_with_language_detected(engine: WhisperEngine, english_wav: Path) -> None:
     language, segments = transcribe(engine, english_wav)
 
     assert language == "en"
@@ -85,7 +85,7 @@ def test_english_is_transcribed_with_language_detected(engine: WhisperXEngine, e
 
 
 def test_words_have_ordered_times_inside_their_segment_and_confidences(
-    engine: WhisperXEngine, english_wav: Path
+    engine: WhisperEngine, english_wav: Path
 ) -> None:
     _, segments = transcribe(engine, english_wav, language="en")
 
@@ -102,7 +102,7 @@ def test_words_have_ordered_times_inside_their_segment_and_confidences(
             previous_end = word.end
 
 
-def test_each_stereo_channel_is_transcribed_on_its_own(engine: WhisperXEngine, tmp_path: Path) -> None:
+def test_each_stereo_channel_is_transcribed_on_its_own(engine: WhisperEngine, tmp_path: Path) -> None:
     left = espeak_wav(LEFT, "en-us", tmp_path / "left.wav")
     right = espeak_wav(RIGHT, "en-us", tmp_path / "right.wav", delay_s=3.0)
     both = stereo_wav(left, right, tmp_path / "both.wav")
@@ -119,7 +119,7 @@ def test_each_stereo_channel_is_transcribed_on_its_own(engine: WhisperXEngine, t
     assert left_segments[0].start < 1.0
 
 
-def test_repetitive_minute_is_not_looped_past_the_audio(engine: WhisperXEngine, tmp_path: Path) -> None:
+def test_repetitive_minute_is_not_looped_past_the_audio(engine: WhisperEngine, tmp_path: Path) -> None:
     # Repeated sentences once made a timestamp-free decoder repeat them beyond the audio.
     reference = " ".join([ENGLISH] * 6)
     wav = espeak_wav(reference, "en-us", tmp_path / "long.wav")
@@ -133,7 +133,7 @@ def test_repetitive_minute_is_not_looped_past_the_audio(engine: WhisperXEngine, 
     assert all(s.end - s.start >= 0.1 * len(s.words) for s in segments)
 
 
-def test_silence_gives_no_segments(engine: WhisperXEngine, tmp_path: Path) -> None:
+def test_silence_gives_no_segments(engine: WhisperEngine, tmp_path: Path) -> None:
     wav = silence_wav(8.0, tmp_path / "silence.wav")
 
     _, segments = transcribe(engine, wav)
@@ -141,7 +141,7 @@ def test_silence_gives_no_segments(engine: WhisperXEngine, tmp_path: Path) -> No
     assert segments == []
 
 
-def test_portuguese_with_language_given(engine: WhisperXEngine, tmp_path: Path) -> None:
+def test_portuguese_with_language_given(engine: WhisperEngine, tmp_path: Path) -> None:
     wav = espeak_wav(PORTUGUESE, "pt-br", tmp_path / "pt.wav")
 
     language, segments = transcribe(engine, wav, language="pt")
@@ -153,7 +153,7 @@ def test_portuguese_with_language_given(engine: WhisperXEngine, tmp_path: Path) 
     assert wer(PORTUGUESE, text) <= 0.6, text
 
 
-def test_words_can_be_left_out(engine: WhisperXEngine, english_wav: Path) -> None:
+def test_words_can_be_left_out(engine: WhisperEngine, english_wav: Path) -> None:
     options = TranscribeOptions(language="en", word_timestamps=False)
 
     segments = list(engine.transcribe_channel(english_wav, 0, options).segments())
@@ -162,13 +162,13 @@ def test_words_can_be_left_out(engine: WhisperXEngine, english_wav: Path) -> Non
     assert all(s.words == () for s in segments)
 
 
-def test_a_missing_channel_is_refused(engine: WhisperXEngine, english_wav: Path) -> None:
+def test_a_missing_channel_is_refused(engine: WhisperEngine, english_wav: Path) -> None:
     with pytest.raises(ValueError, match="no channel 1"):
         engine.transcribe_channel(english_wav, 1, TranscribeOptions())
 
 
 def test_an_alignment_model_retimes_words_offline(
-    engine: WhisperXEngine, english_wav: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: WhisperEngine, english_wav: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The optional wav2vec2 path, with a tiny random model made here (no model can be fetched).
 
@@ -177,12 +177,12 @@ def test_an_alignment_model_retimes_words_offline(
     """
     import nltk  # type: ignore[import-untyped]
 
-    from functions.transcribe.engine import _Aligner
+    from functions.transcribe.alignment import Aligner
 
     monkeypatch.setattr(nltk.data, "path", [str(empty_punkt(tmp_path / "nltk")), *nltk.data.path])
     _, plain = transcribe(engine, english_wav, language="en")
     # The session engine with this aligner plugged in, as asr_align_model would build it.
-    monkeypatch.setattr(engine, "_aligner", _Aligner(str(tiny_wav2vec2(tmp_path / "w2v")), "cpu"))
+    monkeypatch.setattr(engine, "_aligner", Aligner(str(tiny_wav2vec2(tmp_path / "w2v")), "cpu"))
 
     _, aligned = transcribe(engine, english_wav, language="en")
 
@@ -240,7 +240,7 @@ def tiny_wav2vec2(path: Path) -> Path:
     return path
 
 
-def test_hints_bias_the_decoder_towards_their_words(engine: WhisperXEngine, tmp_path: Path) -> None:
+def test_hints_bias_the_decoder_towards_their_words(engine: WhisperEngine, tmp_path: Path) -> None:
     """TRD's hints_words: names the model cannot know come out as given."""
     wav = espeak_wav("Please call Kwazulu Brentwick about the account tomorrow.", "en-us", tmp_path / "n.wav")
     plain = text_of(list(engine.transcribe_channel(wav, 0, TranscribeOptions(language="en")).segments()))

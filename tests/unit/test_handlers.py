@@ -152,3 +152,59 @@ async def test_engine_failure_exhaustion_marks_the_job_failed(deps: Deps, tmp_pa
     assert isinstance(failed, JobFailed)
     stored = await deps.jobs.get("t1", job.id)
     assert stored.status == JobStatus.FAILED and "engine crashed" in stored.failure_reason
+
+
+async def dropped(deps: Deps, media: Path, key: str) -> ObjectCreated:
+    await deps.media.put_file(key, media, "audio/wav")
+    return ObjectCreated(
+        id=f"shenava-media/{key}@e1", bucket="shenava-media", key=key, size=media.stat().st_size, etag="e1"
+    )
+
+
+async def dropped_job(deps: Deps, event: ObjectCreated) -> JobDocument:
+    job = await ingest.job_for_object(event, deps)
+    assert job is not None
+    return await deps.jobs.get(job.tenant, job.id)
+
+
+async def test_drop_folder_files_are_portuguese_unless_their_batch_says(deps: Deps, tmp_path: Path) -> None:
+    media = tone(tmp_path / "call.wav")
+    plain = await dropped(deps, media, "incoming/b1/call.wav")
+    await deps.media.put_bytes("incoming/b2/_config.json", b'{"language": "en"}', "application/json")
+    await deps.media.put_bytes("incoming/b3/_config.json", b'{"language": "auto"}', "application/json")
+    english = await dropped(deps, media, "incoming/b2/call.wav")
+    detected = await dropped(deps, media, "incoming/b3/call.wav")
+
+    assert [type(e) for e in await ingest.handle(plain, deps)] == [JobQueued]
+    assert (await dropped_job(deps, plain)).options.language == "pt"
+    assert (await dropped_job(deps, english)).options.language == "en"
+    assert (await dropped_job(deps, detected)).options.language is None
+
+
+async def test_a_batch_config_is_not_a_file_of_the_batch(deps: Deps) -> None:
+    await deps.media.put_bytes("incoming/b1/_config.json", b'{"language": "en"}', "application/json")
+    event = ObjectCreated(
+        id="shenava-media/incoming/b1/_config.json@e1", bucket="shenava-media",
+        key="incoming/b1/_config.json", size=18, etag="e1",
+    )  # fmt: skip
+
+    assert await ingest.handle(event, deps) == []
+    assert await deps.jobs.list_ids(deps.settings.drop_tenant) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [(b'{"language": "xx"}', "unknown language"), (b'{"langauge": "en"}', "langauge"), (b"{", "not valid")],
+)
+async def test_a_wrong_batch_config_fails_its_files_with_the_reason(
+    deps: Deps, tmp_path: Path, config: bytes, problem: str
+) -> None:
+    await deps.media.put_bytes("incoming/b1/_config.json", config, "application/json")
+    event = await dropped(deps, tone(tmp_path / "call.wav"), "incoming/b1/call.wav")
+
+    [failed] = await ingest.handle(event, deps)
+
+    assert isinstance(failed, JobFailed)
+    job = await dropped_job(deps, event)
+    assert job.status == JobStatus.FAILED
+    assert "_config.json" in job.failure_reason and problem in job.failure_reason

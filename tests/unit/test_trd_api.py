@@ -85,7 +85,7 @@ async def test_create_answers_the_documented_job(trd: Trd) -> None:
         ({"diarization": {"vad": {"chunk_max_length": -5}}}, "diarization.vad.chunk_max_length"),
         ({"diarization": {"vad": {"dual_tone": {"enabled": True}}}}, "dual_tone.enabled"),
         ({"recognition": {"tasks": ["kashf"]}}, "recognition.tasks"),
-            ({"recognition": {"hints": ["x"]}}, "config.recognition.hints"),
+        ({"recognition": {"hints": ["x"]}}, "config.recognition.hints"),
         ({"priority": "high"}, "config.priority"),
     ],
 )
