@@ -29,11 +29,11 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from functions.common.asr import TranscribeOptions
 from functions.common.settings import Settings
 from functions.transcribe.audio import SAMPLE_RATE, load_wav_channel
 from functions.transcribe.diarization import TRD_DEFAULT_THRESHOLD, SpeakerTurn, diarize
 from functions.transcribe.engine import WhisperEngine
-from functions.transcribe.engine_protocol import TranscribeOptions
 from functions.transcribe.speakers import SpeakerTurns
 from functions.transcribe.vad import TIGHT_PAD_S, speech_regions
 

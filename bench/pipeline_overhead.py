@@ -21,8 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from functions.common.asr import TranscribeOptions
 from functions.transcribe.engine import WhisperEngine
-from functions.transcribe.engine_protocol import TranscribeOptions
 from tests.integration.pipeline import Pipeline, embedded_pipeline
 from tests.speech import espeak_wav
 

@@ -72,9 +72,8 @@ class WhisperX:
     """WhisperX's own pipeline, as its README runs it."""
 
     def __init__(self) -> None:
-        import os
-
         import logging
+        import os
 
         import whisperx  # type: ignore[import-untyped]
 
@@ -135,10 +134,10 @@ async def shenava_pipeline(workdir: Path) -> AsyncIterator[Transcriber]:
 @contextlib.asynccontextmanager
 async def shenava_engine(_: Path) -> AsyncIterator[Transcriber]:
     """The engine alone, in this process (``--engine``)."""
+    from functions.common.asr import TranscribeOptions
     from functions.common.probe import normalise
     from functions.common.settings import Settings
     from functions.transcribe.engine import WhisperEngine
-    from functions.transcribe.engine_protocol import TranscribeOptions
 
     engine = WhisperEngine(Settings(asr_model="", asr_align_model="", asr_diarize_model=""))
 

@@ -31,11 +31,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from events.errors import PoisonError, RetryableError
 from events.models import Event, JobEvent, encode_event, parse_event
 from events.runner import FunctionSpec
 from events.s3_records import from_aws
 from functions.common.bootstrap import Deps
-from functions.common.errors import PoisonError, RetryableError
 
 log = logging.getLogger("shenava.aws")
 

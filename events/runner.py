@@ -35,10 +35,10 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from events.bus import consumer_config, publish_event
+from events.errors import PoisonError, RetryableError
 from events.models import Event, parse_event
 from events.subjects import ConsumerSpec
 from functions.common.bootstrap import Deps
-from functions.common.errors import PoisonError, RetryableError
 
 log = logging.getLogger("shenava.runner")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,12 +12,13 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet
 
+from events.models import Event
+from functions.common.asr import TranscribeOptions
 from functions.common.bootstrap import Deps
 from functions.common.secrets import SecretBox
 from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.common.transcript import Segment, Word
-from functions.transcribe.engine_protocol import TranscribeOptions
 
 
 class DirMediaStore:
@@ -102,5 +103,34 @@ async def memory_deps(root: Path, engine: Any = None, **settings: Any) -> AsyncI
     async with httpx.AsyncClient() as http:
         yield Deps(
             settings=configured, state=MemoryStateStore(), media=DirMediaStore(root / "media"),
-            http=http, secrets=SecretBox(configured.secret_key), engine=engine,
+            http=http, secrets=SecretBox(configured.secret_key), engine=engine, bus=MemoryBus(),
         )  # fmt: skip
+
+
+class MemoryBus:
+    """The ``Bus`` in memory. Published events are kept in ``events`` (a test delivers them to
+    handlers itself); a wait first hands its key to ``on_wait`` — the test's stand-in for the
+    functions, which may finish the job — then checks, as the real waits do."""
+
+    def __init__(
+        self, on_wait: Callable[[str], Awaitable[None]] | None = None, queue: int | None = None
+    ) -> None:
+        self.events: list[Event] = []
+        self.waits: list[str] = []
+        self.on_wait = on_wait
+        self.queue = queue
+
+    async def publish(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def wait(self, key: str, finished: Callable[[], Awaitable[bool]], timeout_s: float) -> bool:
+        self.waits.append(key)
+        if self.on_wait is not None:
+            await self.on_wait(key)
+        return await finished()
+
+    async def queue_depth(self) -> int | None:
+        return self.queue
+
+    async def close(self) -> None:
+        return None

@@ -12,12 +12,8 @@ import time
 from collections import defaultdict, deque
 
 from fastapi import Request
-from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
-from events.subjects import TRANSCRIBE_QUEUES
-from functions.common.errors import ApiError, ServiceUnavailable
-from functions.common.settings import Settings
+from functions.common.errors import ApiError
 
 WINDOW_S = 60.0
 
@@ -41,20 +37,6 @@ class RateLimiter:
         if len(seen) >= self.per_minute:
             raise TooManyRequests(f"more than {self.per_minute} requests in a minute; slow down")
         seen.append(now)
-
-
-async def check_queue(js: JetStreamContext | None, settings: Settings) -> None:
-    """503 when more jobs wait for transcription than ``max_queue_depth``."""
-    if js is None or settings.max_queue_depth <= 0:
-        return
-    waiting = 0
-    for queue in TRANSCRIBE_QUEUES:
-        try:
-            waiting += (await js.consumer_info(settings.stream_name, queue.durable)).num_pending
-        except NotFoundError:  # no transcribe worker has started yet: nothing is queued behind one
-            continue
-    if waiting > settings.max_queue_depth:
-        raise ServiceUnavailable(f"{waiting} jobs are waiting; try again later")
 
 
 def rate_limiter(request: Request) -> RateLimiter:

@@ -8,20 +8,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from aiobotocore.session import get_session
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from events.aws import SnsPublisher
-from events.bus import connect, publish_event
-from events.lambda_entry import aws_client_args
-from events.models import Event
 from functions.api import harf, kashf, trd_batch, trd_v3, watson
-from functions.api.dataset_events import NatsDatasetEvents
-from functions.api.job_events import NatsJobEvents
 from functions.common.bootstrap import Deps, bootstrap
 from functions.common.errors import ApiError
 from functions.common.settings import Settings
@@ -90,32 +83,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return render_error(request, 500, "internal error; the request was not completed")
 
 
-async def _connect_bus(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
-    """The bus, for the synchronous endpoints (waiting on job events) and for publishing."""
-    app.state.js = None
-    app.state.job_events = None
-    app.state.dataset_events = None
-    app.state.publish = None  # how the API hands work to the functions (Kashf's dataset requests)
-    if not settings.nats_url:
-        if settings.events_topic_arn:  # on AWS: the functions' queues subscribe to the SNS topic
-            sns = get_session().create_client("sns", **aws_client_args(settings))
-            publisher = SnsPublisher(await stack.enter_async_context(sns), settings.events_topic_arn)
-            app.state.publish = publisher.publish
-        return
-    nc, js = await connect(settings, name="shenava-api")
-    stack.push_async_callback(nc.drain)
-    job_events = NatsJobEvents()
-    await job_events.start(nc)
-    dataset_events = NatsDatasetEvents()
-    await dataset_events.start(nc)
-    app.state.js, app.state.job_events, app.state.dataset_events = js, job_events, dataset_events
-
-    async def publish(event: Event) -> None:
-        await publish_event(js, event)
-
-    app.state.publish = publish
-
-
 def create_app(settings: Settings, **overrides: Any) -> FastAPI:
     """The app; keyword overrides replace ``Deps`` fields (tests pass in-memory stores)."""
 
@@ -124,7 +91,6 @@ def create_app(settings: Settings, **overrides: Any) -> FastAPI:
         async with AsyncExitStack() as stack:
             deps: Deps = await stack.enter_async_context(bootstrap(settings, **overrides))
             app.state.deps = deps
-            await _connect_bus(app, settings, stack)
             yield
 
     app = FastAPI(

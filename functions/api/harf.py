@@ -34,11 +34,10 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import FormData, UploadFile
 
 from functions.api.auth import caller_tenant, tenant_of
-from functions.api.harf_stream import CLOSE_ERROR, CLOSE_POLICY, StreamSession
-from functions.api.job_events import JobEventSource
+from functions.api.harf_stream import CLOSE_POLICY, StreamSession
 from functions.api.service import JobService, Submission
 from functions.api.uploads import spool_upload
-from functions.common.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable
+from functions.common.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
 from functions.common.fetch import FetchedMedia
 from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
 from functions.common.languages import language_of_model
@@ -229,7 +228,7 @@ async def _answer(
 ) -> JSONResponse:
     """The results when every task is done, else the state (after waiting, if asked to)."""
     if wait:
-        jobs = await _wait(request, svc, jobs)
+        jobs = await _wait(svc, jobs)
     if all(job.status == JobStatus.COMPLETED for job in jobs):
         return JSONResponse([await _result(request, svc, job) for job in jobs])
     state: dict[str, Any] = _state(jobs, svc)
@@ -256,18 +255,15 @@ def _reason(job: JobDocument) -> str:
     return "the task was stopped" if job.status == JobStatus.STOPPED else f"the task is {job.status.value}"
 
 
-async def _wait(request: Request, svc: JobService, jobs: list[JobDocument]) -> list[JobDocument]:
+async def _wait(svc: JobService, jobs: list[JobDocument]) -> list[JobDocument]:
     if all(job.status.finished for job in jobs):
         return jobs
-    events: JobEventSource | None = request.app.state.job_events
-    if events is None:
-        raise ServiceUnavailable("waiting for results needs the event bus; send wait: false and poll")
     settings, now = svc.deps.settings, svc.deps.clock()
 
     async def one(job: JobDocument) -> JobDocument:
         left = settings.harf_task_timeout_s - (now - job.created_at).total_seconds()
         timeout = max(0.0, min(settings.harf_wait_timeout_s, left))
-        await events.wait_finished(svc.deps.jobs, job.tenant, job.id, timeout)
+        await svc.wait_finished(job.tenant, job.id, timeout)
         return await svc.get(job.tenant, job.id)
 
     return list(await asyncio.gather(*(one(job) for job in jobs)))
@@ -325,11 +321,7 @@ async def live(websocket: WebSocket, language: str | None = None) -> None:
     except ApiError as exc:
         await _refuse(websocket, exc.message, CLOSE_POLICY)
         return
-    events: JobEventSource | None = websocket.app.state.job_events
-    if events is None:
-        await _refuse(websocket, "live transcription needs the event bus", CLOSE_ERROR)
-        return
-    await StreamSession(websocket, service(websocket), events, tenant, chosen).run()
+    await StreamSession(websocket, service(websocket), tenant, chosen).run()
 
 
 async def _ws_tenant(websocket: WebSocket) -> str:

@@ -13,7 +13,7 @@ How the audio becomes segments, and why this way:
    heard, so segments do not wait for the end of the stream.
 2. **Transcribed by the pipeline, not here.** Each utterance is written as a small WAV and
    submitted as a job like any upload (``uploads/<tenant>/<job>/``); ingest and transcribe
-   handle it, and this session waits on the job's events (``job_events``), as every synchronous
+   handle it, and this session waits on the job's events (``Deps.bus``), as every synchronous
    endpoint does. The engine never loads in the API process, which stays small and responsive;
    the transcribe workers scale out with the load (one stream's utterances can decode on several
    workers at once), and every utterance inherits the pipeline's retries and failure handling.
@@ -45,9 +45,6 @@ import numpy as np
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from events.bus import publish_event
-from events.models import JobCompleted
-from functions.api.job_events import JobEventSource
 from functions.api.service import JobService, Submission
 from functions.api.stream_vad import RATE, Audio, Utterance, UtteranceCutter
 from functions.api.wav_stream import WavFormat, WavHeaderError, WavStreamReader, pcm_to_mono, wav_header
@@ -73,10 +70,8 @@ class StreamClosed(Exception):
 
 
 class StreamSession:
-    def __init__(
-        self, ws: WebSocket, svc: JobService, events: JobEventSource, tenant: str, language: str | None
-    ) -> None:
-        self.ws, self.svc, self.events, self.tenant, self.language = ws, svc, events, tenant, language
+    def __init__(self, ws: WebSocket, svc: JobService, tenant: str, language: str | None) -> None:
+        self.ws, self.svc, self.tenant, self.language = ws, svc, tenant, language
         self.settings = svc.deps.settings
         self.reader = WavStreamReader()
         self.cutter = UtteranceCutter(
@@ -197,7 +192,7 @@ class StreamSession:
             except ApiError as exc:
                 raise StreamClosed(f"an utterance could not be submitted: {exc}", CLOSE_ERROR) from exc
             timeout = self.settings.harf_task_timeout_s
-            status = await self.events.wait_finished(self.svc.deps.jobs, self.tenant, job_id, timeout)
+            status = await self.svc.wait_finished(self.tenant, job_id, timeout)
             if status != JobStatus.COMPLETED:
                 log.warning("utterance %s ended %s", number, status, extra={"job_id": job_id})
                 return []
@@ -270,9 +265,6 @@ class StreamSession:
             job = await self.svc.store_transcribed(submission, self.kept, self.language or self.detected)
         except ApiError as exc:
             raise StreamClosed(f"the stream could not be stored: {exc}", CLOSE_ERROR) from exc
-        js = getattr(self.ws.app.state, "js", None)
-        if js is not None:  # the audit log hears of it like any other job
-            await _quietly(publish_event(js, JobCompleted.for_job(job.tenant, job.id)))
         return job.id
 
     async def _close_with(self, detail: str, code: int) -> None:

@@ -30,7 +30,6 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from functions.api.auth import caller_tenant
-from functions.api.dataset_events import NatsDatasetEvents
 from functions.api.kashf_service import KashfService, Page, failed_request, paged, render_item
 from functions.common.bootstrap import Deps
 from functions.common.datasets import Dataset, DatasetType
@@ -163,7 +162,7 @@ def _deps(request: Request) -> Deps:
 
 
 def service(request: Request) -> KashfService:
-    return KashfService(_deps(request), getattr(request.app.state, "publish", None))
+    return KashfService(_deps(request))
 
 
 Service = Annotated[KashfService, Depends(service)]
@@ -644,17 +643,15 @@ async def _answer(
 ) -> Any:
     dataset, run_id, doc = found
     if doc.get("state") == "processing" and wait:
-        events: NatsDatasetEvents | None = getattr(request.app.state, "dataset_events", None)
-        if events is not None:
-            latest: dict[str, Any] = doc
+        latest: dict[str, Any] = doc
 
-            async def finished() -> bool:
-                nonlocal latest
-                latest = await kashf.request_doc(tenant, dataset.slug, run_id)
-                return latest.get("state") != "processing"
+        async def finished() -> bool:
+            nonlocal latest
+            latest = await kashf.request_doc(tenant, dataset.slug, run_id)
+            return latest.get("state") != "processing"
 
-            await events.wait(run_id, finished, _deps(request).settings.kashf_wait_timeout_s)
-            doc = latest
+        await kashf.deps.bus.wait(run_id, finished, kashf.deps.settings.kashf_wait_timeout_s)
+        doc = latest
     if doc.get("state") == "done":
         return doc["result"]
     if doc.get("state") == "failed":

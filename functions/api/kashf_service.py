@@ -40,7 +40,7 @@ from functions.common.datasets import (
     predictions_key,
     request_key,
 )
-from functions.common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unprocessable
+from functions.common.errors import BadRequest, Conflict, NotFound, Unprocessable
 from functions.common.images import CheckedImage
 from functions.common.jobs import new_job_id
 from functions.common.state_store import AlreadyExists
@@ -97,15 +97,12 @@ def request_id(
 
 
 class KashfService:
-    def __init__(self, deps: Deps, publish: Publish | None) -> None:
+    def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.repo = DatasetRepository(deps.state)
-        self._publish = publish
 
     async def publish(self, event: DatasetEvent) -> None:
-        if self._publish is None:
-            raise ServiceUnavailable("the event bus is not connected; dataset work cannot be queued")
-        await self._publish(event)
+        await self.deps.bus.publish(event)
 
     # datasets
 

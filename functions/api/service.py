@@ -17,9 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from events.models import Event, JobQueued, ObjectCreated
+from events.errors import PoisonError
+from events.models import Event, JobCompleted, JobQueued, JobStopped, ObjectCreated
 from functions.common.bootstrap import Deps
-from functions.common.errors import BadRequest, Conflict, NotFound, PoisonError, ServiceUnavailable
+from functions.common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from functions.common.fetch import FetchedMedia, FetchLimits, fetch_media
 from functions.common.job_index import JobRow
 from functions.common.jobs import (
@@ -125,6 +126,25 @@ class JobService:
     def callbacks(self) -> CallbackRegistry:
         return CallbackRegistry(self.deps.state, self.deps.secrets)
 
+    async def check_queue(self) -> None:
+        """503 when more jobs wait for transcription than ``max_queue_depth``."""
+        limit = self.deps.settings.max_queue_depth
+        waiting = await self.deps.bus.queue_depth() if limit > 0 else None
+        if waiting is not None and waiting > limit:
+            raise ServiceUnavailable(f"{waiting} jobs are waiting; try again later")
+
+    async def wait_finished(self, tenant: str, job_id: str, timeout_s: float) -> JobStatus:
+        """The job's final status, or its current one once ``timeout_s`` has passed."""
+        status = JobStatus.QUEUED
+
+        async def finished() -> bool:
+            nonlocal status
+            status = (await self.deps.jobs.get(tenant, job_id)).status
+            return status.finished
+
+        await self.deps.bus.wait(job_id, finished, timeout_s)
+        return status
+
     async def submit(self, submission: Submission) -> JobDocument:
         job = new_job(submission)
         filename = job.filename
@@ -181,7 +201,8 @@ class JobService:
         await self.deps.jobs.delete(job.tenant, job.id)
 
     async def stop(self, tenant: str, job_id: str) -> JobDocument:
-        """QUEUED or IN_PROGRESS → STOPPED; a running transcription notices between segments."""
+        """QUEUED or IN_PROGRESS → STOPPED; a running transcription notices between segments, and
+        the job's callbacks hear of it (transcribe may announce it again: the same event id)."""
         await self.get(tenant, job_id)
 
         def stop(job: JobDocument) -> bool:
@@ -192,6 +213,7 @@ class JobService:
 
         stopped = await self.deps.jobs.change(tenant, job_id, stop)
         assert stopped is not None
+        await self.deps.bus.publish(JobStopped.for_job(tenant, job_id))
         return stopped
 
     async def retry(self, tenant: str, job_id: str) -> JobDocument:
@@ -236,8 +258,8 @@ class JobService:
         start = (query.page - 1) * query.limit
         return len(rows), rows[start : start + query.limit]
 
-    async def resume(self, tenant: str, job_id: str, strict: bool = True) -> tuple[JobDocument, Event | None]:
-        """IDLE or PAUSED → RUNNING, and the event that moves the job on from its stage.
+    async def resume(self, tenant: str, job_id: str, strict: bool = True) -> JobDocument:
+        """IDLE or PAUSED → RUNNING; the event that moves the job on from its stage is published.
 
         ``strict``: a job in any other state is a conflict (for one file); else it is left alone
         (for a batch, where RUNNING and finished files are skipped).
@@ -247,7 +269,7 @@ class JobService:
             if strict:
                 state = "FINISHED or FAILED" if job.status.finished else "RUNNING"
                 raise Conflict(f"only IDLE or PAUSED files can be started; {job.filename} is {state}")
-            return job, None
+            return job
 
         def run(current: JobDocument) -> bool:
             current.control = Control.RUNNING
@@ -255,7 +277,10 @@ class JobService:
 
         resumed = await self.deps.jobs.change(tenant, job_id, run)
         assert resumed is not None
-        return resumed, self._next_step(resumed)
+        step = self._next_step(resumed)
+        if step is not None:
+            await self.deps.bus.publish(step)
+        return resumed
 
     def _next_step(self, job: JobDocument) -> Event | None:
         """A fresh event for the stage the job waits in (fresh ids: not dropped as repeats)."""
@@ -378,4 +403,8 @@ class JobService:
             log.exception("storing the media failed", extra={"job_id": job.id, "tenant": job.tenant})
             await self.deps.jobs.delete(job.tenant, job.id)
             raise ServiceUnavailable("the media could not be stored; try again later") from exc
+        try:
+            await self.deps.bus.publish(JobCompleted.for_job(job.tenant, job.id))
+        except Exception:  # the job and its transcript are stored; an unannounced job loses nothing
+            log.warning("announcing a stored job failed", extra={"job_id": job.id, "tenant": job.tenant})
         return job

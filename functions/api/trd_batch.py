@@ -15,8 +15,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from events.bus import publish_event
-from events.models import Event
 from functions.api.auth import caller_tenant
 from functions.api.service import JobService
 from functions.common.errors import Unprocessable
@@ -43,14 +41,6 @@ def file_url(request: Request, job_id: str) -> str:
     return f"{request.app.state.deps.settings.base_url}{PREFIX}/audiofile/{job_id}"
 
 
-async def _announce(request: Request, event: Event | None) -> None:
-    if event is None:
-        return
-    if request.app.state.js is None:
-        raise Unprocessable("starting a file needs the event bus (SHENAVA_NATS_URL)")
-    await publish_event(request.app.state.js, event)
-
-
 async def _result(svc: JobService, job: JobDocument) -> dict[str, Any]:
     transcript = await svc.transcript(job) if job.status == JobStatus.COMPLETED else None
     return render_batch_result(job, transcript)
@@ -63,8 +53,7 @@ async def audiofile(request: Request, tenant: Tenant, job_id: str) -> dict[str, 
 
 @router.get("/transcription/start/audiofile/{job_id}", summary="Start (or resume) one file")
 async def start_file(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
-    job, step = await service(request).resume(tenant, job_id)
-    await _announce(request, step)
+    job = await service(request).resume(tenant, job_id)
     return render_record(job)
 
 
@@ -73,8 +62,7 @@ async def start_batch(request: Request, tenant: Tenant, batch: str) -> dict[str,
     svc = service(request)
     started = {}
     for job in await svc.batch_jobs(tenant, batch):
-        job, step = await svc.resume(tenant, job.id, strict=False)
-        await _announce(request, step)
+        job = await svc.resume(tenant, job.id, strict=False)
         started[job.filename] = file_url(request, job.id)
     return started
 

@@ -17,9 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.datastructures import UploadFile
 
-from events.bus import publish_event
-from events.models import JobStopped
-from functions.api.admission import check_queue, rate_limiter
+from functions.api.admission import rate_limiter
 from functions.api.auth import caller_tenant
 from functions.api.service import JobQuery, JobService, Submission
 from functions.api.trd_config import parse_config, recognition_options
@@ -122,19 +120,15 @@ async def _check_sync_duration(path: Path, limit_s: float) -> None:
 
 @router.post("/transcribe", summary="Transcribe a short file and wait for the result (≤ 120 s)")
 async def transcribe(request: Request, tenant: Tenant, tag: str | None = None) -> dict[str, Any]:
-    svc, app_state = service(request), request.app.state
-    if app_state.job_events is None:
-        raise BadRequest("synchronous transcription needs the event bus (SHENAVA_NATS_URL)")
-    await check_queue(app_state.js, svc.deps.settings)
+    svc = service(request)
+    await svc.check_queue()
     submission, path = await _submission(request, tenant, tag)
     try:
         await _check_sync_duration(path, svc.deps.settings.sync_max_audio_s)
         job = await svc.submit(submission)
     finally:
         path.unlink(missing_ok=True)
-    status = await app_state.job_events.wait_finished(
-        svc.deps.jobs, tenant, job.id, svc.deps.settings.sync_timeout_s
-    )
+    status = await svc.wait_finished(tenant, job.id, svc.deps.settings.sync_timeout_s)
     if not status.finished:
         await svc.stop(tenant, job.id)
         raise ServiceUnavailable(
@@ -149,7 +143,7 @@ async def transcribe(request: Request, tenant: Tenant, tag: str | None = None) -
 @router.post("/job/create", summary="Create an asynchronous transcription job")
 async def create(request: Request, tenant: Tenant, tag: str | None = None) -> dict[str, Any]:
     svc = service(request)
-    await check_queue(request.app.state.js, svc.deps.settings)
+    await svc.check_queue()
     submission, path = await _submission(request, tenant, tag)
     try:
         job = await svc.submit(submission)
@@ -196,10 +190,7 @@ async def result(request: Request, tenant: Tenant, job_id: str, format: str = "j
 
 @router.post("/job/stop/{job_id}", summary="Stop a QUEUED or IN_PROGRESS job")
 async def stop(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
-    job = await service(request).stop(tenant, job_id)
-    if request.app.state.js is not None:  # callback_urls hear of it (transcribe may say it again: same id)
-        await publish_event(request.app.state.js, JobStopped.for_job(tenant, job_id))
-    return {"job": render_job(job)}
+    return {"job": render_job(await service(request).stop(tenant, job_id))}
 
 
 @router.post("/job/retry/{job_id}", summary="Run a FAILED or STOPPED job again, as a new job")

@@ -12,7 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from events.models import utcnow
+from functions.common.clock import utcnow
 from functions.common.settings import Settings, load_settings
 from functions.common.state_store import StateStore
 

@@ -12,7 +12,9 @@ import httpx
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from events.models import utcnow
+from functions.common.asr import AsrEngine
+from functions.common.bus import Bus, PollingBus, bus_for
+from functions.common.clock import utcnow
 from functions.common.jobs import JobRepository
 from functions.common.media_store import MediaStore, S3MediaStore
 from functions.common.outbound import outbound_client
@@ -30,9 +32,9 @@ class Deps:
     media: MediaStore
     http: httpx.AsyncClient
     secrets: SecretBox
+    bus: Bus = field(default_factory=PollingBus)  # the API's way to the functions (workers: their runner)
     clock: Callable[[], datetime] = utcnow
-    engine: Any = None  # an AsrEngine, loaded by the transcribe worker only
-    extra: dict[str, Any] = field(default_factory=dict)
+    engine: AsrEngine | None = None  # loaded by the transcribe worker only
 
     @property
     def jobs(self) -> JobRepository:
@@ -68,4 +70,18 @@ async def bootstrap(settings: Settings, **overrides: Any) -> AsyncIterator[Deps]
             http = outbound_client(settings.outbound_allowlist, settings.callback_timeout_s)
             overrides["http"] = await stack.enter_async_context(http)
         overrides.setdefault("secrets", SecretBox(settings.secret_key))
+        if "bus" not in overrides:
+            overrides["bus"] = await _bus(settings, stack)
         yield Deps(settings=settings, **overrides)
+
+
+async def _bus(settings: Settings, stack: AsyncExitStack) -> Bus:
+    """NATS when configured (connected on first use), else SNS on AWS, else a bus that can only wait."""
+    sns = None
+    if not settings.nats_url and settings.events_topic_arn:
+        from events.lambda_entry import aws_client_args
+
+        sns = await stack.enter_async_context(get_session().create_client("sns", **aws_client_args(settings)))
+    bus = bus_for(settings, sns)
+    stack.push_async_callback(bus.close)
+    return bus

@@ -1,8 +1,6 @@
-"""The error family. Handlers and the API raise these; runners and dialects map them once.
-
-``RetryableError`` means "try the same event again later" (the runner naks with a delay);
-``PoisonError`` means "this event can never succeed" (the job ends FAILED and the message is
-terminated). API errors carry the HTTP status each dialect renders in its own body shape.
+"""The error family of ``functions``. API errors carry the HTTP status each dialect renders in
+its own body shape; how a handler steers its runner (``PoisonError``, ``RetryableError``) is the
+runner's contract and lives in ``events.errors``.
 """
 
 from __future__ import annotations
@@ -10,18 +8,6 @@ from __future__ import annotations
 
 class ShenavaError(Exception):
     """Base of every error Shenava raises on purpose."""
-
-
-class RetryableError(ShenavaError):
-    """A transient failure: the same input may succeed later."""
-
-    def __init__(self, message: str, delay_s: float | None = None) -> None:
-        super().__init__(message)
-        self.delay_s = delay_s
-
-
-class PoisonError(ShenavaError):
-    """A permanent failure for this input: retrying cannot help. The message is the user's reason."""
 
 
 class ConflictError(ShenavaError):

@@ -26,7 +26,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
-from functions.common.errors import BadRequest, OutboundRefused, PayloadTooLarge, PoisonError, Unprocessable
+from events.errors import PoisonError
+from functions.common.errors import BadRequest, OutboundRefused, PayloadTooLarge, Unprocessable
 from functions.common.outbound import check_url, outbound_client
 from functions.common.probe import Probe, probe
 from functions.common.settings import Settings

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.models import utcnow
+from functions.common.clock import utcnow
 from functions.common.errors import NotFound
 from functions.common.job_index import JobIndex, JobRow
 from functions.common.state_store import Document, StateStore, update

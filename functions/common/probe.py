@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from functions.common.errors import PoisonError
+from events.errors import PoisonError
 from functions.common.jobs import MediaFacts
 
 PROBE_TIMEOUT_S = 60.0

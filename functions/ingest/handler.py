@@ -20,12 +20,13 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from events.errors import PoisonError
 from events.models import Event, JobFailed, JobQueued, ObjectCreated
 from events.runner import FunctionSpec
 from events.subjects import INGEST
 from functions.common.audio_facts import audio_facts
 from functions.common.bootstrap import Deps
-from functions.common.errors import BadRequest, PoisonError
+from functions.common.errors import BadRequest
 from functions.common.jobs import (
     Control,
     JobDocument,

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 import httpx
 
-from events.models import utcnow
+from functions.common.clock import utcnow
 from functions.common.errors import BadRequest, OutboundRefused
 from functions.common.outbound import check_url
 from functions.common.secrets import SecretBox

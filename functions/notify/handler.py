@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 import httpx
 
+from events.errors import RetryableError
 from events.models import Event, JobCompleted, JobEvent, JobFailed, JobStarted, JobStopped
 from events.runner import FunctionSpec
 from events.subjects import NOTIFY
 from functions.common.bootstrap import Deps
-from functions.common.errors import OutboundRefused, RetryableError
+from functions.common.errors import OutboundRefused
 from functions.common.jobs import Delivery, DeliveryAttempt, JobDocument, result_key
 from functions.common.render_trd import render_job
 from functions.common.render_watson import render_results

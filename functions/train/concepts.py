@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from events.errors import PoisonError, RetryableError
 from functions.common.datasets import Dataset, DatasetRepository, DatasetType, Item, model_key
-from functions.common.errors import PoisonError, RetryableError
 from functions.train.learner import TagModel, TagRun, train_tag
 
 Matrix = Any  # a scipy sparse matrix or a dense array, rows in item order

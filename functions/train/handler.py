@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from events.errors import PoisonError, RetryableError
 from events.models import (
     DatasetEvent,
     DatasetExportRequested,
@@ -45,7 +46,6 @@ from functions.common.datasets import (
     predictions_key,
     request_key,
 )
-from functions.common.errors import PoisonError, RetryableError
 from functions.common.media_store import read_bytes
 from functions.train import concepts, csv_rows
 from functions.train.concepts import Bundle, load_bundle

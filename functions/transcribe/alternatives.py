@@ -17,9 +17,9 @@ import math
 import re
 from typing import Any
 
+from functions.common.asr import TranscribeOptions
 from functions.common.transcript import Alternative, Segment
 from functions.transcribe.audio import SAMPLE_RATE, Audio
-from functions.transcribe.engine_protocol import TranscribeOptions
 from functions.transcribe.vad import Region
 
 _MIN_CONFIDENCE = 1e-6

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from functions.common.asr import TranscribeOptions
 from functions.common.settings import Settings
 from functions.common.transcript import Segment
 from functions.transcribe import language
@@ -39,7 +40,6 @@ from functions.transcribe.alignment import Aligner
 from functions.transcribe.alternatives import NBest
 from functions.transcribe.audio import Audio, load_wav_channel
 from functions.transcribe.decoding import Whisper
-from functions.transcribe.engine_protocol import TranscribeOptions
 from functions.transcribe.guard import ladder
 from functions.transcribe.model_cache import bundled_model_dir
 from functions.transcribe.reading import ChannelReader, Encoded, Read

@@ -20,18 +20,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from events.errors import PoisonError
 from events.models import Event, JobCompleted, JobFailed, JobQueued, JobStarted, JobStopped
 from events.runner import FunctionSpec
 from events.subjects import TRANSCRIBE, TRANSCRIBE_ORDER
+from functions.common.asr import MAX_CHUNK_S, TranscribeOptions
 from functions.common.bootstrap import Deps
 from functions.common.datasets import DatasetRepository
-from functions.common.errors import NotFound, PoisonError
+from functions.common.errors import NotFound
 from functions.common.jobs import Accounted, JobDocument, JobStatus, Stage, result_key
 from functions.common.render_trd import render_batch_result, render_csv
 from functions.common.transcript import Segment, Transcript
 from functions.ingest.handler import fail_job
 from functions.transcribe import metrics
-from functions.transcribe.engine_protocol import MAX_CHUNK_S, AsrEngine, TranscribeOptions
 
 log = logging.getLogger("shenava.transcribe")
 
@@ -130,7 +131,9 @@ async def on_failure(event: Event, deps: Deps, reason: str) -> list[Event]:
 
 async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
     """Per channel: speech regions (and speakers) first — the DIARIZED stage — then recognition."""
-    engine: AsrEngine = deps.engine
+    engine = deps.engine
+    if engine is None:
+        raise RuntimeError("the transcribe worker has no engine: it is built by the worker's entrypoint")
     options = TranscribeOptions(
         language=job.options.language,
         speaker_labels=job.options.speaker_labels,

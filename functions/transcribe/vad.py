@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from functions.common.asr import MAX_CHUNK_S
 from functions.transcribe.audio import SAMPLE_RATE, Audio, span
-from functions.transcribe.engine_protocol import MAX_CHUNK_S
 
 MAX_PAUSE_S = 0.6
 MIN_WINDOW_S = 1.0  # a shorter window limit would cost a 30 s encoder pass for almost no speech

@@ -18,13 +18,13 @@ import numpy.typing as npt
 import pytest
 
 from bench.diarization import der, pyannote_sample
+from functions.common.asr import TranscribeOptions
 from functions.common.settings import Settings
 from functions.common.transcript import Segment
 from functions.transcribe import diarization
 from functions.transcribe.audio import SAMPLE_RATE, load_wav_channel
 from functions.transcribe.diarization import SpeakerTurn, cluster, diarize, distance_threshold
 from functions.transcribe.engine import WhisperEngine
-from functions.transcribe.engine_protocol import TranscribeOptions
 from functions.transcribe.vad import TIGHT_PAD_S, speech_regions
 from tests.speech import espeak_wav, silence_wav
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import jiwer
 import pytest
 
+from functions.common.asr import TranscribeOptions
 from functions.common.settings import Settings
 from functions.common.transcript import Segment
 from functions.transcribe.engine import WhisperEngine
-from functions.transcribe.engine_protocol import TranscribeOptions
 from tests.speech import espeak_wav, silence_wav, stereo_wav
 
 pytestmark = pytest.mark.asr

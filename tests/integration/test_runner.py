@@ -19,11 +19,11 @@ import pytest
 from nats.js.api import ConsumerConfig
 
 from events.bus import connect, publish_event
+from events.errors import PoisonError, RetryableError
 from events.models import Event, JobFailed, JobQueued
 from events.runner import FunctionSpec, Runner
 from events.subjects import ConsumerSpec
 from functions.common.bootstrap import Deps
-from functions.common.errors import PoisonError, RetryableError
 from tests.fakes import memory_deps
 from tests.integration.pipeline import free_port
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from events.models import DatasetExportRequested, DatasetTrainRequested, DatasetWorkDone, Event, parse_event
 from functions.api.app import create_app
 from functions.api.kashf_service import KashfService
+from functions.common.errors import ServiceUnavailable
 from tests.aws_support import AwsWorld, receive
 
 
@@ -21,12 +24,11 @@ def _publish_from_the_api(world: AwsWorld, *events: Event, via_kashf: bool = Tru
     async def publish() -> None:
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            assert app.state.js is None and app.state.publish is not None
             for event in events:
                 if via_kashf:
-                    await KashfService(app.state.deps, app.state.publish).publish(event)  # type: ignore[arg-type]
+                    await KashfService(app.state.deps).publish(event)  # type: ignore[arg-type]
                 else:
-                    await app.state.publish(event)
+                    await app.state.deps.bus.publish(event)
 
     world.run(publish)
 
@@ -61,12 +63,15 @@ def test_dataset_work_done_reaches_no_queue(world: AwsWorld) -> None:
         assert _queued(world, other) == [], other
 
 
-def test_without_nats_or_a_topic_the_api_has_no_publisher(world: AwsWorld) -> None:
+def test_without_nats_or_a_topic_publishing_is_refused_with_503(world: AwsWorld) -> None:
     settings = world.settings(events_topic_arn="")
 
-    async def connected() -> object:
+    async def publish() -> ServiceUnavailable:
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            return app.state.publish
+            with pytest.raises(ServiceUnavailable) as refused:
+                await app.state.deps.bus.publish(DatasetTrainRequested.for_run("acme", "news", "run-4"))
+            return refused.value
 
-    assert world.run(connected) is None
+    refusal = world.run(publish)
+    assert refusal.status == 503 and "SHENAVA_NATS_URL" in str(refusal)

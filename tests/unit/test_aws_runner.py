@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from events.aws import INTERRUPTED, SqsBatchRunner, SqsRecord, events_in_body
+from events.errors import PoisonError, RetryableError
 from events.models import Event, JobCompleted, JobFailed, JobQueued, JobStarted, ObjectCreated, encode_event
 from events.runner import FunctionSpec
 from events.subjects import TRANSCRIBE
 from functions.common.bootstrap import Deps
-from functions.common.errors import PoisonError, RetryableError
 from tests.fakes import memory_deps
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"

@@ -23,7 +23,7 @@ from functions.common.jobs import JobDocument, JobRepository, JobStatus, result_
 from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.common.transcript import Segment, Transcript
-from tests.fakes import DirMediaStore
+from tests.fakes import DirMediaStore, MemoryBus
 from tests.unit.test_fetch import tone_wav
 
 URL = "/api/transcribe_files/"
@@ -48,18 +48,13 @@ async def complete(state: MemoryStateStore, tenant: str, job_id: str) -> None:
 
 
 @dataclass
-class FakeEvents:
-    """``JobEventSource`` playing the pipeline: a job waited on completes at once."""
+class FakeFunctions:
+    """Plays the pipeline behind the bus: a job waited on completes at once."""
 
     state: MemoryStateStore
-    waited: int = 0
 
-    async def wait_finished(
-        self, jobs: JobRepository, tenant: str, job_id: str, timeout_s: float
-    ) -> JobStatus:
-        self.waited += 1
-        await complete(self.state, tenant, job_id)
-        return (await jobs.get(tenant, job_id)).status
+    async def finish(self, job_id: str) -> None:
+        await complete(self.state, "acme", job_id)
 
 
 @dataclass
@@ -71,6 +66,7 @@ class Harf:
     key: str
     other: str
     remote: str  # base URL of the media server, by a loopback address
+    bus: MemoryBus
 
     def auth(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Token {key or self.key}"}
@@ -106,13 +102,14 @@ async def harf(tmp_path: Path) -> AsyncIterator[Harf]:
         data_dir=tmp_path, secret_key=Fernet.generate_key().decode(), outbound_allowlist="127.0.0.0/8"
     )
     state, media = MemoryStateStore(), DirMediaStore(tmp_path / "media")
-    app = create_app(settings, state=state, media=media)
+    bus = MemoryBus()
+    app = create_app(settings, state=state, media=media, bus=bus)
     key, other = await create_key(state, "acme"), await create_key(state, "globex")
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://shenava") as client:
             remote = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            yield Harf(app, client, state, media, key, other, remote)
+            yield Harf(app, client, state, media, key, other, remote, bus)
     await runner.cleanup()
 
 
@@ -143,18 +140,12 @@ async def test_a_url_without_waiting_is_pending_then_polled_to_its_results(harf:
 
 
 async def test_waiting_answers_with_the_results(harf: Harf) -> None:
-    events = FakeEvents(harf.state)
-    harf.app.state.job_events = events
+    harf.bus.on_wait = FakeFunctions(harf.state).finish
     response = await harf.post({"media_urls": [f"{harf.remote}/speech.wav"]})  # wait defaults to true
     assert response.status_code == 200
     [task] = response.json()
     assert task["media_url"] == f"{harf.remote}/speech.wav" and task["segments"][0]["start"] == "0:00:00"
-    assert events.waited == 1
-
-
-async def test_waiting_without_an_event_bus_is_503_not_a_hang(harf: Harf) -> None:
-    response = await harf.post({"media_urls": [f"{harf.remote}/speech.wav"], "wait": True})
-    assert response.status_code == 503 and "wait: false" in response.json()["detail"]
+    assert len(harf.bus.waits) == 1
 
 
 async def test_failure_and_timeout_states(harf: Harf) -> None:

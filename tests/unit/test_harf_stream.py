@@ -32,7 +32,7 @@ from functions.common.media_store import upload_key
 from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.common.transcript import Segment, Transcript
-from tests.fakes import DirMediaStore
+from tests.fakes import DirMediaStore, MemoryBus
 from tests.speech import espeak_wav
 
 SENTENCES = ["The weather today is sunny.", "Please send the report.", "Thank you all for coming."]
@@ -126,7 +126,7 @@ def test_flush_ends_open_speech(spoken: bytes) -> None:
 
 @dataclass
 class ScriptedPipeline:
-    """``JobEventSource`` playing ingest + transcribe: each utterance job completes with one
+    """Plays ingest + transcribe behind the bus: each utterance job waited on completes with one
     segment "utterance N" over its speech. ``hold`` keeps every job waiting (disconnect tests)."""
 
     state: MemoryStateStore
@@ -134,12 +134,11 @@ class ScriptedPipeline:
     hold: asyncio.Event | None = None
     waits: list[str] = field(default_factory=list)
 
-    async def wait_finished(
-        self, jobs: JobRepository, tenant: str, job_id: str, timeout_s: float
-    ) -> JobStatus:
+    async def finish(self, job_id: str) -> None:
         self.waits.append(job_id)
         if self.hold is not None:
             await self.hold.wait()
+        tenant, jobs = "acme", JobRepository(self.state)
         job = await jobs.get(tenant, job_id)
         with wave.open(str(self.media.root / upload_key(tenant, job_id, job.filename))) as w:
             duration = w.getnframes() / w.getframerate()
@@ -155,7 +154,6 @@ class ScriptedPipeline:
             return True
 
         await jobs.change(tenant, job_id, done)
-        return JobStatus.COMPLETED
 
 
 @dataclass
@@ -182,11 +180,10 @@ class Live:
 def live(tmp_path: Path) -> Iterator[Live]:
     settings = Settings(data_dir=tmp_path, secret_key=Fernet.generate_key().decode(), harf_language="en")
     state, media = MemoryStateStore(), DirMediaStore(tmp_path / "media")
-    app = create_app(settings, state=state, media=media)
+    pipeline = ScriptedPipeline(state, media)
+    app = create_app(settings, state=state, media=media, bus=MemoryBus(on_wait=pipeline.finish))
     with TestClient(app) as client:
         assert client.portal is not None
-        pipeline = ScriptedPipeline(state, media)
-        app.state.job_events = pipeline
         key = client.portal.call(create_key, state, "acme")
         yield Live(app, client, state, media, pipeline, key)
 

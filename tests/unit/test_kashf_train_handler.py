@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from events.models import DatasetEvent, DatasetTrainRequested, DatasetWorkDone, TaggingRequested
+from events.models import DatasetTrainRequested, DatasetWorkDone, TaggingRequested
 from functions.api.kashf_service import KashfService
 from functions.common.bootstrap import Deps
 from functions.common.datasets import DatasetRepository, DatasetState, DatasetType, dataset_key
 from functions.common.errors import BadRequest, Conflict
 from functions.common.state_store import MemoryStateStore
 from functions.train.handler import handle, on_failure
-from tests.fakes import memory_deps
+from tests.fakes import MemoryBus, memory_deps
 
 TENANT = "acme"
 TEXTS = {
@@ -42,16 +42,14 @@ async def deps(tmp_path: Path) -> AsyncIterator[Deps]:
         yield deps
 
 
-class Bus:
-    def __init__(self) -> None:
-        self.events: list[DatasetEvent] = []
-
-    async def publish(self, event: DatasetEvent) -> None:
-        self.events.append(event)
+def memory_bus(deps: Deps) -> MemoryBus:
+    """What the API published: ``memory_deps`` builds a ``MemoryBus``."""
+    assert isinstance(deps.bus, MemoryBus)
+    return deps.bus
 
 
-async def labelled(deps: Deps, bus: Bus) -> tuple[KashfService, dict[str, int]]:
-    kashf = KashfService(deps, bus.publish)
+async def labelled(deps: Deps, bus: MemoryBus) -> tuple[KashfService, dict[str, int]]:
+    kashf = KashfService(deps)
     await kashf.create_dataset(TENANT, "topics", "Topics", DatasetType.TEXT)
     tags = {title: (await kashf.create_tag(TENANT, "topics", title, True)).id for title in TEXTS}
     reports = [
@@ -78,7 +76,7 @@ class CrashOnVersionSwitch(MemoryStateStore):
 
 
 async def test_a_run_killed_before_it_finishes_is_redone_by_redelivery_and_then_ignored(deps: Deps) -> None:
-    bus = Bus()
+    bus = memory_bus(deps)
     kashf, _ = await labelled(deps, bus)
     await kashf.train(TENANT, "topics")
     (event,) = bus.events
@@ -103,7 +101,7 @@ async def test_a_run_killed_before_it_finishes_is_redone_by_redelivery_and_then_
 
 
 async def test_a_superseded_request_is_dropped_and_a_busy_dataset_refuses_another(deps: Deps) -> None:
-    bus = Bus()
+    bus = memory_bus(deps)
     kashf, _ = await labelled(deps, bus)
     await kashf.train(TENANT, "topics")
     with pytest.raises(Conflict, match="waiting"):
@@ -119,7 +117,7 @@ async def test_a_superseded_request_is_dropped_and_a_busy_dataset_refuses_anothe
 
 
 async def test_tagging_uses_the_trained_version_and_names_the_tags(deps: Deps) -> None:
-    bus = Bus()
+    bus = memory_bus(deps)
     kashf, tags = await labelled(deps, bus)
     await kashf.train(TENANT, "topics")
     await handle(bus.events[-1], deps)
@@ -147,7 +145,7 @@ async def test_tagging_uses_the_trained_version_and_names_the_tags(deps: Deps) -
 
 
 async def test_training_needs_reports_on_active_tags(deps: Deps) -> None:
-    bus = Bus()
+    bus = memory_bus(deps)
     kashf, tags = await labelled(deps, bus)
     for title, tag_id in tags.items():
         await kashf.update_tag(TENANT, "topics", tag_id, title, active=False)
@@ -158,7 +156,7 @@ async def test_training_needs_reports_on_active_tags(deps: Deps) -> None:
 
 
 async def test_a_failed_tagging_request_asked_again_is_queued_under_a_new_message_id(deps: Deps) -> None:
-    bus = Bus()
+    bus = memory_bus(deps)
     kashf, _ = await labelled(deps, bus)
     await kashf.train(TENANT, "topics")
     await handle(bus.events[-1], deps)

@@ -20,7 +20,7 @@ from functions.common.jobs import JobDocument, JobRepository, JobStatus, MediaFa
 from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.common.transcript import Segment, Transcript, Word
-from tests.fakes import DirMediaStore
+from tests.fakes import DirMediaStore, MemoryBus
 
 
 class Trd:
@@ -49,7 +49,7 @@ class Trd:
 async def trd(tmp_path: Path) -> AsyncIterator[Trd]:
     settings = Settings(data_dir=tmp_path, secret_key=Fernet.generate_key().decode(), rate_limit_per_minute=0)
     state, media = MemoryStateStore(), DirMediaStore(tmp_path / "media")
-    app = create_app(settings, state=state, media=media)
+    app = create_app(settings, state=state, media=media, bus=MemoryBus())
     key = await create_key(state, "acme")
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s")
     async with app.router.lifespan_context(app), client:
@@ -233,7 +233,7 @@ async def test_list_and_query_2000_jobs(trd: Trd) -> None:
 async def test_requests_over_the_rate_get_429(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, secret_key=Fernet.generate_key().decode(), rate_limit_per_minute=3)
     state = MemoryStateStore()
-    app = create_app(settings, state=state, media=DirMediaStore(tmp_path))
+    app = create_app(settings, state=state, media=DirMediaStore(tmp_path), bus=MemoryBus())
     headers = {"Authorization": f"Bearer {await create_key(state, 'acme')}"}
     other = {"Authorization": f"Bearer {await create_key(state, 'globex')}"}
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s")

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from events.models import Event, JobQueued, ObjectCreated, parse_event
+from events.models import Event, JobQueued, ObjectCreated
 from functions.api.app import create_app
 from functions.common.apikeys import create_key
 from functions.common.bootstrap import Deps
@@ -22,24 +22,14 @@ from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.ingest import handler as ingest
 from functions.transcribe import handler as transcribe
-from tests.fakes import DirMediaStore, ScriptedEngine
-
-
-class CapturedBus:
-    """Stands in for JetStream's publish in the API: the test delivers the events itself."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def publish(self, subject: str, data: bytes, headers: dict[str, str] | None = None) -> None:
-        self.events.append(parse_event(data))
+from tests.fakes import DirMediaStore, MemoryBus, ScriptedEngine
 
 
 @dataclass
 class Batch:
     client: httpx.AsyncClient
     deps: Deps
-    bus: CapturedBus
+    bus: MemoryBus  # the test delivers what the API publishes
 
     async def get(self, path: str, **params: str) -> httpx.Response:
         return await self.client.get(path, params=params)
@@ -72,13 +62,12 @@ def tone(path: Path) -> Path:
 async def batch(tmp_path: Path) -> AsyncIterator[Batch]:
     settings = Settings(data_dir=tmp_path, secret_key=Fernet.generate_key().decode(), drop_autostart=False)
     state, media = MemoryStateStore(), DirMediaStore(tmp_path / "media")
-    app = create_app(settings, state=state, media=media)
+    bus = MemoryBus()
+    app = create_app(settings, state=state, media=media, bus=bus)
     key = await create_key(state, settings.drop_tenant)
-    bus = CapturedBus()
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s",
                                headers={"Authorization": f"Bearer {key}"})  # fmt: skip
     async with app.router.lifespan_context(app), client:
-        app.state.js = bus
         deps = app.state.deps
         deps.engine = ScriptedEngine({0: ["bom dia", "tudo bem"]}, language="pt")
         yield Batch(client, deps, bus)

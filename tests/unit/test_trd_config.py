@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from functions.api.trd_config import parse_config, recognition_options
+from functions.common.asr import MAX_CHUNK_S, TranscribeOptions
 from functions.common.errors import Unprocessable
 from functions.common.jobs import JobDocument, RecognitionOptions
 from functions.common.render_trd import render_segment
 from functions.common.transcript import Alternative, Segment, Word
 from functions.ingest import handler as ingest
 from functions.transcribe import handler as transcribe
-from functions.transcribe.engine_protocol import MAX_CHUNK_S, TranscribeOptions
 from tests.fakes import ScriptedEngine, memory_deps
 from tests.unit.test_handlers import tone, uploaded
 

@@ -15,7 +15,7 @@ from functions.common.jobs import JobDocument, JobRepository, JobStatus, result_
 from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.common.transcript import Alternative, Segment, Transcript, Word
-from tests.fakes import DirMediaStore
+from tests.fakes import DirMediaStore, MemoryBus
 from tests.receiver import Receiver
 
 
@@ -24,6 +24,7 @@ class Api:
         self, client: httpx.AsyncClient, state: MemoryStateStore, media: DirMediaStore, key: str, other: str
     ) -> None:
         self.client, self.state, self.media, self.key, self.other = client, state, media, key, other
+        self.bus = MemoryBus()
 
     def auth(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.key}"}
@@ -38,12 +39,15 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         callback_challenge_timeout_s=1.0,
     )
     state, media = MemoryStateStore(), DirMediaStore(tmp_path / "media")
-    app = create_app(settings, state=state, media=media)
+    bus = MemoryBus()
+    app = create_app(settings, state=state, media=media, bus=bus)
     key, other = await create_key(state, "acme"), await create_key(state, "globex")
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://shenava") as client:
-            yield Api(client, state, media, key, other)
+            api = Api(client, state, media, key, other)
+            api.bus = bus
+            yield api
 
 
 async def post_audio(api: Api, body: bytes, content_type: str = "audio/wav", **params: str) -> httpx.Response:
@@ -60,6 +64,7 @@ async def test_a_recognition_is_registered_and_its_media_stored(api: Api) -> Non
     assert any(k.startswith(f"uploads/acme/{body['id']}/") for k in api.media.stored_keys())
     job = JobDocument.model_validate((await api.state.get(f"tenants/acme/jobs/{body['id']}.json"))[0])  # type: ignore[index]
     assert job.options.language == "pt" and job.results_ttl_minutes == 7 * 24 * 60
+    assert api.bus.events == []  # the upload's bucket event starts the pipeline, nothing else
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""What the transcribe handler needs from an ASR engine (the real one is ``engine.WhisperEngine``)."""
+"""What the transcribe function needs from an ASR engine (``functions.transcribe.engine.WhisperEngine``)."""
 
 from __future__ import annotations
 
