@@ -27,15 +27,15 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.errors import PoisonError, RetryableError
-from events.models import Event, JobEvent, encode_event, parse_event
-from events.runner import FunctionSpec
+from events.errors import RetryableError
+from events.models import Event, encode_event, parse_event
+from events.runner import D, FunctionSpec
 from events.s3_records import from_aws
-from functions.common.bootstrap import Deps
+from events.settle import Ack, Fail, Retry, backoff, log_context, log_outcome, settle
 
 log = logging.getLogger("shenava.aws")
 
@@ -144,13 +144,13 @@ class SqsRedeliveryDelay:
 # --- the runner ------------------------------------------------------------------------------
 
 
-class SqsBatchRunner:
+class SqsBatchRunner(Generic[D]):
     """Runs one function's ``FunctionSpec`` over SQS batches (see the module docstring)."""
 
     def __init__(
         self,
-        spec: FunctionSpec,
-        deps: Deps,
+        spec: FunctionSpec[D],
+        deps: D,
         publisher: EventPublisher,
         redelivery: RedeliveryDelay | None = None,
     ) -> None:
@@ -184,7 +184,8 @@ class SqsBatchRunner:
             try:
                 delay = await self._settle(event, attempt, _budget(seconds_left))
             except Exception as exc:  # on_failure or publishing failed: try the record again
-                log.exception("settling %s failed: %r", event.id, exc, extra=self._context(event, attempt))
+                context = log_context(self.spec.consumer.durable, event, attempt)
+                log.exception("settling %s failed: %r", event.id, exc, extra=context)
                 delay = self._backoff(attempt)
             if delay is not None:
                 await self._delay(record, delay)
@@ -193,7 +194,7 @@ class SqsBatchRunner:
 
     async def _settle(self, event: Event, attempt: int, budget: float | None) -> float | None:
         """Handle one event; None when it is settled, else the delay before the next attempt."""
-        context = self._context(event, attempt)
+        context = log_context(self.spec.consumer.durable, event, attempt)
         if attempt > self.max_deliver:
             log.error("receive %d is past the last allowed attempt", attempt, extra=context)
             await self._fail(event, INTERRUPTED)
@@ -201,54 +202,25 @@ class SqsBatchRunner:
         if budget is not None and budget <= 0:
             return self._backoff(attempt)  # no time left to start it: it comes back later
         deadline = asyncio.timeout(budget)
+        error: Exception | None = None
         try:
             async with deadline:
                 produced = await self.spec.handle(event, self.deps)
-        except PoisonError as exc:
-            log.warning("permanent failure: %s", exc, extra=context)
-            await self._fail(event, str(exc))
-            return None
         except Exception as exc:
             late = DeadlineExceeded("the function ran out of time before finishing this event")
-            return await self._retry_or_fail(event, late if deadline.expired() else exc, attempt, context)
-        await self._publish(produced)
+            error, produced = (late if deadline.expired() else exc), []
+        outcome = settle(error, attempt, self.max_deliver, self.backoff)
+        log_outcome(log, outcome, error, context)
+        if isinstance(outcome, Retry):
+            return outcome.delay_s
+        if isinstance(outcome, Fail):
+            await self._fail(event, outcome.reason)
+        elif isinstance(outcome, Ack):
+            await self._publish(produced)
         return None
 
-    async def _retry_or_fail(
-        self, event: Event, exc: Exception, attempt: int, context: dict[str, object]
-    ) -> float | None:
-        if attempt >= self.max_deliver:
-            log.error("giving up after %d attempts: %s", attempt, exc, extra=context)
-            await self._fail(event, _reason(exc, attempt))
-            return None
-        delay = exc.delay_s if isinstance(exc, RetryableError) and exc.delay_s else None
-        delay = delay or self._backoff(attempt)
-        retryable = isinstance(exc, RetryableError)
-        log.log(
-            logging.WARNING if retryable else logging.ERROR,
-            "attempt %d failed, retrying in %.1fs: %r",
-            attempt,
-            delay,
-            exc,
-            extra=context,
-            exc_info=not retryable,
-        )
-        return delay
-
-    def _context(self, event: Event, attempt: int) -> dict[str, object]:
-        """Log fields: which function, which event (and job), which attempt."""
-        context: dict[str, object] = {
-            "function": self.spec.consumer.durable,
-            "event_id": event.id,
-            "event_type": event.type,
-            "attempt": attempt,
-        }
-        if isinstance(event, JobEvent):
-            context.update(job_id=event.job_id, tenant=event.tenant)
-        return context
-
     def _backoff(self, attempt: int) -> float:
-        return self.backoff[min(max(attempt, 1) - 1, len(self.backoff) - 1)]
+        return backoff(attempt, self.backoff)
 
     async def _delay(self, record: SqsRecord, seconds: float) -> None:
         if self.redelivery is None:
@@ -268,8 +240,3 @@ class SqsBatchRunner:
 
 def _budget(seconds_left: SecondsLeft | None) -> float | None:
     return None if seconds_left is None else seconds_left() - DEADLINE_MARGIN_S
-
-
-def _reason(exc: Exception, attempts: int) -> str:
-    detail = str(exc) or type(exc).__name__
-    return f"{detail} (gave up after {attempts} attempts)"

@@ -15,21 +15,21 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
+from events.config import StreamSettings
 from events.models import Event, encode_event
 from events.subjects import ALL_SUBJECTS, ConsumerSpec
-from functions.common.settings import Settings
 
 DUPLICATE_WINDOW_S = 120.0
 
 
-async def connect(settings: Settings, name: str = "shenava") -> tuple[NATS, JetStreamContext]:
+async def connect(settings: StreamSettings, name: str = "shenava") -> tuple[NATS, JetStreamContext]:
     nc = await nats.connect(settings.nats_url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
     js = nc.jetstream()
     await ensure_stream(js, settings)
     return nc, js
 
 
-async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
+async def ensure_stream(js: JetStreamContext, settings: StreamSettings) -> None:
     config = StreamConfig(
         name=settings.stream_name,
         subjects=ALL_SUBJECTS,
@@ -45,7 +45,7 @@ async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
         await js.add_stream(config)
 
 
-def consumer_config(spec: ConsumerSpec, settings: Settings) -> ConsumerConfig:
+def consumer_config(spec: ConsumerSpec, settings: StreamSettings) -> ConsumerConfig:
     return ConsumerConfig(
         durable_name=spec.durable,
         filter_subjects=list(spec.subjects),

@@ -25,6 +25,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -35,15 +36,16 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from events.bus import consumer_config, publish_event
-from events.errors import PoisonError, RetryableError
+from events.config import HasStreamSettings
 from events.models import Event, parse_event
+from events.settle import Ack, Fail, Retry, log_context, log_outcome, settle
 from events.subjects import ConsumerSpec
-from functions.common.bootstrap import Deps
 
 log = logging.getLogger("shenava.runner")
 
-Handler = Callable[[Event, Deps], Awaitable[list[Event]]]
-FailureHandler = Callable[[Event, Deps, str], Awaitable[list[Event]]]
+D = TypeVar("D", bound=HasStreamSettings)  # what a function's handler gets: its Deps
+Handler = Callable[[Event, D], Awaitable[list[Event]]]
+FailureHandler = Callable[[Event, D, str], Awaitable[list[Event]]]
 
 ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
 FETCH_WAIT_S = 1.0
@@ -51,15 +53,15 @@ ROUND_WAIT_S = 0.02  # each consumer of a round, when the function has several
 BUS_RETRY_S = 0.5
 
 
-async def no_failure_action(event: Event, deps: Deps, reason: str) -> list[Event]:
+async def no_failure_action(event: Event, deps: object, reason: str) -> list[Event]:
     return []
 
 
 @dataclass(frozen=True)
-class FunctionSpec:
+class FunctionSpec(Generic[D]):
     consumer: ConsumerSpec
-    handle: Handler
-    on_failure: FailureHandler = no_failure_action
+    handle: Handler[D]
+    on_failure: FailureHandler[D] = no_failure_action
     backoff_s: Sequence[float] | None = None  # None: settings.retry_backoff_s
     max_deliver: int | None = None  # None: settings.max_deliver
     order: tuple[ConsumerSpec, ...] = ()  # consumers read in preference order; () = just ``consumer``
@@ -69,8 +71,8 @@ class FunctionSpec:
         return self.order or (self.consumer,)
 
 
-class Runner:
-    def __init__(self, spec: FunctionSpec, deps: Deps, nc: NATS, js: JetStreamContext) -> None:
+class Runner(Generic[D]):
+    def __init__(self, spec: FunctionSpec[D], deps: D, nc: NATS, js: JetStreamContext) -> None:
         self.spec = spec
         self.deps = deps
         self.nc = nc
@@ -161,41 +163,21 @@ class Runner:
 
     async def _handle(self, msg: Msg, event: Event) -> None:
         attempt = msg.metadata.num_delivered
-        context = {"event_id": event.id, "event_type": event.type, "attempt": attempt}
+        error: Exception | None = None
         try:
             produced = await self.spec.handle(event, self.deps)
-        except PoisonError as exc:
-            log.warning("permanent failure: %s", exc, extra=context)
-            await self._fail(event, str(exc))
-            await msg.term()
-            return
         except Exception as exc:
-            await self._retry_or_fail(msg, event, exc, attempt, context)
-            return
-        await self._publish(produced)
-        await msg.ack()
-
-    async def _retry_or_fail(
-        self, msg: Msg, event: Event, exc: Exception, attempt: int, context: dict[str, object]
-    ) -> None:
-        if attempt >= self.max_deliver:
-            log.error("giving up after %d attempts: %s", attempt, exc, extra=context)
-            await self._fail(event, _reason(exc, attempt))
+            error, produced = exc, []
+        outcome = settle(error, attempt, self.max_deliver, self.backoff)
+        log_outcome(log, outcome, error, log_context(self.spec.consumer.durable, event, attempt))
+        if isinstance(outcome, Ack):
+            await self._publish(produced)
+            await msg.ack()
+        elif isinstance(outcome, Retry):
+            await msg.nak(delay=outcome.delay_s)
+        elif isinstance(outcome, Fail):
+            await self._fail(event, outcome.reason)
             await msg.term()
-            return
-        delay = exc.delay_s if isinstance(exc, RetryableError) and exc.delay_s else None
-        delay = delay or self.backoff[min(attempt - 1, len(self.backoff) - 1)]
-        level = logging.WARNING if isinstance(exc, RetryableError) else logging.ERROR
-        log.log(
-            level,
-            "attempt %d failed, retrying in %.1fs: %r",
-            attempt,
-            delay,
-            exc,
-            extra=context,
-            exc_info=not isinstance(exc, RetryableError),
-        )
-        await msg.nak(delay=delay)
 
     async def _fail(self, event: Event, reason: str) -> None:
         await self._publish(await self.spec.on_failure(event, self.deps, reason))
@@ -228,8 +210,3 @@ def _ring(doorbell: asyncio.Event) -> Callable[[Msg], Awaitable[None]]:
         doorbell.set()
 
     return ring
-
-
-def _reason(exc: Exception, attempts: int) -> str:
-    detail = str(exc) or type(exc).__name__
-    return f"{detail} (gave up after {attempts} attempts)"

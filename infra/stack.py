@@ -2,7 +2,7 @@
 
 ``EmbeddedStack(settings).start()`` launches both from this virtualenv's bin directory, waits until
 JetStream answers and a signed S3 write succeeds, creates the media and state buckets, and writes
-``<data_dir>/endpoints.json``, which ``load_settings()`` and ``python -m events.bridge`` read.
+``<data_dir>/endpoints.json``, which ``load_settings()`` and ``python -m infra.bridge`` read.
 
 Layout under ``data_dir``::
 

@@ -160,7 +160,7 @@ class Supervisor:
             return
         logs_dir = settings.data_dir / "logs"
         if self.stack is not None:
-            self.bridge = self._launch("bridge", "events.bridge", logs_dir)
+            self.bridge = self._launch("bridge", "infra.bridge", logs_dir)
         self.workers = [self._launch(name, f"functions.{name}", logs_dir) for name in WORKERS]
         key_path = await ensure_dev_api_key(settings)
         self.api = self._launch("api", "functions.api", logs_dir)

@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 from cfnlint.decode import cfn_yaml
 from cryptography.fernet import Fernet
 
-from events.lambda_entry import ApiFunction, SpecSource, SqsFunction
 from functions.api.app import create_app
+from functions.common.lambda_entry import ApiFunction, SpecSource, SqsFunction
 from functions.common.settings import Settings
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "template.yaml"

@@ -79,7 +79,7 @@ async def _bus(settings: Settings, stack: AsyncExitStack) -> Bus:
     """NATS when configured (connected on first use), else SNS on AWS, else a bus that can only wait."""
     sns = None
     if not settings.nats_url and settings.events_topic_arn:
-        from events.lambda_entry import aws_client_args
+        from functions.common.lambda_entry import aws_client_args
 
         sns = await stack.enter_async_context(get_session().create_client("sns", **aws_client_args(settings)))
     bus = bus_for(settings, sns)

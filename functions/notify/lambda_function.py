@@ -1,7 +1,7 @@
 """AWS Lambda entry of notify: job events from its SQS queue, retried with the notify backoff."""
 
-from events.lambda_entry import SqsFunction
 from events.runner import FunctionSpec
+from functions.common.lambda_entry import SqsFunction
 from functions.common.settings import Settings
 from functions.notify.handler import notify_spec
 

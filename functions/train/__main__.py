@@ -1,4 +1,4 @@
-from events.worker import main
+from functions.common.worker import main
 from functions.train.handler import SPEC
 
 main(SPEC)

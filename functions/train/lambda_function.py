@@ -1,7 +1,7 @@
 """AWS Lambda entry of train: dataset requests from its SQS queue."""
 
-from events.lambda_entry import SqsFunction
 from events.runner import FunctionSpec
+from functions.common.lambda_entry import SqsFunction
 from functions.common.settings import Settings
 from functions.train.handler import SPEC
 

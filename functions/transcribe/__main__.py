@@ -1,7 +1,7 @@
 from typing import Any
 
-from events.worker import main
 from functions.common.settings import Settings
+from functions.common.worker import main
 from functions.transcribe.handler import SPEC
 
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from events.lambda_entry import SqsFunction
+from functions.common.lambda_entry import SqsFunction
 from functions.common.settings import Settings
 from functions.transcribe.handler import SPEC
 

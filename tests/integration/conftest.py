@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from events.bridge import BridgeServer
 from functions.common.settings import Settings
+from infra.bridge import BridgeServer
 from infra.stack import EmbeddedStack, free_port_settings
 from tests.integration.pipeline import Pipeline, free_port, start_pipeline
 

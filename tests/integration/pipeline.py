@@ -26,11 +26,11 @@ import uvicorn
 from nats.aio.client import Client as NATS
 
 from events.models import Event, parse_event
-from events.worker import serve
 from functions.api.app import create_app
 from functions.common.apikeys import create_key
 from functions.common.bootstrap import bootstrap
 from functions.common.settings import Settings
+from functions.common.worker import serve
 from functions.ingest.handler import SPEC as INGEST_SPEC
 from functions.notify.handler import notify_spec
 from functions.train.handler import SPEC as TRAIN_SPEC
@@ -181,7 +181,7 @@ async def start_pipeline(settings: Settings, logs: Path) -> tuple[Pipeline, Any]
 @asynccontextmanager
 async def embedded_pipeline(workdir: Path) -> AsyncIterator[Pipeline]:
     """A whole Shenava on its own embedded stack (nats-server, SeaweedFS, bridge), for benchmarks."""
-    from events.bridge import BridgeServer
+    from infra.bridge import BridgeServer
     from infra.stack import EmbeddedStack, free_port_settings
 
     stack = EmbeddedStack(free_port_settings(workdir / "stack"))

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from events.lambda_entry import ApiFunction
 from functions.api.app import create_app
+from functions.common.lambda_entry import ApiFunction
 from tests import aws_scenarios as scenario
 from tests.aws_support import AwsWorld, FakeContext, http_api_event
 

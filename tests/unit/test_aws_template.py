@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from events.lambda_entry import ApiFunction, SqsFunction
 from events.subjects import DATASET_DONE, NOTIFY, TRAIN_ORDER, TRANSCRIBE_ORDER, ConsumerSpec, event_type
+from functions.common.lambda_entry import ApiFunction, SqsFunction
 from functions.common.media_store import INCOMING, NORMALIZED, UPLOADS
 from functions.common.settings import Settings
 from functions.notify.handler import notify_spec

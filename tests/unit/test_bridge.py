@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from events.bridge import WEBHOOK_PATH, create_app
 from events.models import Event, ObjectCreated
+from infra.bridge import WEBHOOK_PATH, create_app
 
 TOKEN = "s3cr3t-token"
 Client = httpx.AsyncClient

@@ -8,7 +8,7 @@ publishes each object on ``shenava.s3.object.created`` with its dedupe key as ``
 Answers: 200 when published or ignored, 401 on a bad token, 400 on a body that is not a known
 notification, 503 when NATS does not take the event — SeaweedFS retries non-2xx with backoff.
 
-``python -m events.bridge`` serves it on ``bind_host:bridge_port``, token from endpoints.json.
+``python -m infra.bridge`` serves it on ``bind_host:bridge_port``, token from endpoints.json.
 """
 
 from __future__ import annotations
