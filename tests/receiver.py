@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from functions.notify.signing import verify
+from functions.common.signing import verify
 
 
 @dataclass

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from functions.api import harf, kashf, trd_batch, trd_v3, watson
 from functions.common.bootstrap import Deps, bootstrap
-from functions.common.errors import ApiError
+from functions.common.errors import ApiError, DomainError, Invalid, Missing, WrongState
 from functions.common.settings import Settings
 
 log = logging.getLogger("shenava.api")
@@ -29,6 +29,14 @@ DIALECT_ERRORS: list[tuple[str, ErrorRenderer]] = [
     (harf.PREFIX, harf.render_error),
     *((prefix, kashf.render_error) for prefix in kashf.PREFIXES),
 ]
+
+
+# Domain errors → status codes, once for every dialect (each renders its own body).
+DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [(Missing, 404), (Invalid, 400), (WrongState, 409)]
+
+
+def domain_status(exc: DomainError) -> int:
+    return next((status for kind, status in DOMAIN_STATUS if isinstance(exc, kind)), 400)
 
 
 def plain_error(status: int, message: str) -> JSONResponse:
@@ -68,6 +76,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return render_error(request, exc.status, exc.message)
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return render_error(request, domain_status(exc), str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

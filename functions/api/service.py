@@ -20,6 +20,7 @@ from typing import Any
 from events.errors import PoisonError
 from events.models import Event, JobCompleted, JobQueued, JobStopped, ObjectCreated
 from functions.common.bootstrap import Deps
+from functions.common.callbacks import CallbackRegistry, Registration
 from functions.common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from functions.common.fetch import FetchedMedia, FetchLimits, fetch_media
 from functions.common.job_index import JobRow
@@ -31,14 +32,13 @@ from functions.common.jobs import (
     RecognitionOptions,
     Stage,
     WatsonCallback,
+    drop_marker_key,
     new_job_id,
     result_key,
 )
 from functions.common.media_store import normalized_key, upload_key
 from functions.common.probe import media_facts, probe
 from functions.common.transcript import Segment, Transcript
-from functions.ingest.handler import object_marker
-from functions.notify.callbacks import CallbackRegistry, Registration
 
 log = logging.getLogger("shenava.api")
 
@@ -321,7 +321,7 @@ class JobService:
         if old.source == "drop":
             dedupe = f"{self.deps.settings.media_bucket}/{old.media.key}@{old.media.etag}"
             marker = {"tenant": tenant, "job_id": job.id, "object": dedupe}
-            await self.deps.state.put(object_marker(dedupe), marker)
+            await self.deps.state.put(drop_marker_key(dedupe), marker)
             await self.deps.media.delete(normalized_key(tenant, old.id))
             await self.deps.jobs.delete(tenant, old.id)
         else:

@@ -23,6 +23,7 @@ from functions.api.service import JobQuery, JobService, Submission
 from functions.api.trd_config import parse_config, recognition_options
 from functions.api.uploads import spool_upload
 from functions.common.bootstrap import Deps
+from functions.common.callbacks import validate_callback_url
 from functions.common.datasets import SLUG, DatasetRepository, DatasetType
 from functions.common.errors import (
     BadRequest,
@@ -35,7 +36,6 @@ from functions.common.errors import (
 from functions.common.jobs import JobDocument, JobStatus
 from functions.common.probe import probe
 from functions.common.render_trd import render_csv, render_job, render_segments
-from functions.notify.callbacks import validate_callback_url
 
 PREFIX = "/trd/v3"
 router = APIRouter(prefix=PREFIX, tags=["CPqD TRD v3"])

@@ -16,11 +16,11 @@ from fastapi.responses import JSONResponse
 from functions.api.auth import caller_tenant
 from functions.api.service import JobService, Submission
 from functions.api.uploads import spool_body, spool_upload
+from functions.common.callbacks import Registration
 from functions.common.errors import BadRequest, NotFound, UnsupportedMediaType
 from functions.common.jobs import JobStatus, RecognitionOptions, WatsonCallback
 from functions.common.languages import language_of_model
 from functions.common.render_watson import iso_ms, render_results, render_status
-from functions.notify.callbacks import Registration
 
 PREFIX = "/v1"
 router = APIRouter(prefix=PREFIX, tags=["Watson asynchronous"])

@@ -75,7 +75,7 @@ async def _create_from_cli(tenant: str, name: str) -> None:
 
 async def _set_callback_secret(tenant: str, secret: str) -> None:
     from functions.common.bootstrap import bootstrap
-    from functions.notify.callbacks import set_tenant_secret
+    from functions.common.callbacks import set_tenant_secret
 
     async with bootstrap(load_settings()) as deps:
         await set_tenant_secret(deps.state, deps.secrets, tenant, secret)

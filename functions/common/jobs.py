@@ -6,6 +6,7 @@ Statuses follow TRD v3: QUEUED → IN_PROGRESS → COMPLETED | FAILED | STOPPED,
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -16,8 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from events.models import JobFailed
 from functions.common.clock import utcnow
-from functions.common.errors import NotFound
+from functions.common.errors import Missing
 from functions.common.job_index import JobIndex, JobRow
 from functions.common.state_store import Document, StateStore, update
 
@@ -191,6 +193,16 @@ def jobs_prefix(tenant: str) -> str:
     return f"tenants/{tenant}/jobs/"
 
 
+class JobNotFound(Missing):
+    pass
+
+
+def drop_marker_key(dedupe_key: str) -> str:
+    """Where a drop-folder object's job id is remembered (``bucket/key@etag``; a reset points it at
+    the new job)."""
+    return f"objects/{hashlib.sha256(dedupe_key.encode()).hexdigest()}.json"
+
+
 class JobRepository:
     """Jobs of every tenant in the state store, with their index rows kept in step."""
 
@@ -209,8 +221,23 @@ class JobRepository:
     async def get(self, tenant: str, job_id: str) -> JobDocument:
         job = await self.find(tenant, job_id)
         if job is None:
-            raise NotFound(f"job {job_id} not found")
+            raise JobNotFound(f"no job with id {job_id}")
         return job
+
+    async def fail(self, tenant: str, job_id: str, reason: str) -> list[JobFailed]:
+        """Unless it is finished, the job FAILED with ``reason``; the event that announces it
+        (none when it was already finished, or is gone)."""
+
+        def mark(job: JobDocument) -> bool:
+            if job.status.finished:
+                return False
+            job.status, job.failure_reason = JobStatus.FAILED, reason
+            return True
+
+        job = await self.change(tenant, job_id, mark)
+        if job is None or job.status != JobStatus.FAILED:
+            return []
+        return [JobFailed.for_job(tenant, job_id, reason=job.failure_reason)]
 
     async def change(
         self, tenant: str, job_id: str, apply: Callable[[JobDocument], bool]

@@ -12,7 +12,6 @@ the reason. Running twice for one object leaves the same state and the same even
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import tempfile
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from events.errors import PoisonError
-from events.models import Event, JobFailed, JobQueued, ObjectCreated
+from events.models import Event, JobQueued, ObjectCreated
 from events.runner import FunctionSpec
 from events.subjects import INGEST
 from functions.common.audio_facts import audio_facts
@@ -30,10 +29,10 @@ from functions.common.errors import BadRequest
 from functions.common.jobs import (
     Control,
     JobDocument,
-    JobStatus,
     MediaFacts,
     RecognitionOptions,
     Stage,
+    drop_marker_key,
     new_job_id,
 )
 from functions.common.languages import language_of_model
@@ -95,17 +94,10 @@ async def on_failure(event: Event, deps: Deps, reason: str) -> list[Event]:
 
 
 async def fail_job(tenant: str, job_id: str, reason: str, deps: Deps) -> list[Event]:
-    def mark(job: JobDocument) -> bool:
-        if job.status.finished:
-            return False
-        job.status, job.failure_reason = JobStatus.FAILED, reason
-        return True
-
-    job = await deps.jobs.change(tenant, job_id, mark)
-    if job is None or job.status != JobStatus.FAILED:
-        return []
-    log.info("failed: %s", reason, extra={"job_id": job_id, "tenant": tenant})
-    return [JobFailed.for_job(tenant, job_id, reason=job.failure_reason)]
+    failed = await deps.jobs.fail(tenant, job_id, reason)
+    if failed:
+        log.info("failed: %s", reason, extra={"job_id": job_id, "tenant": tenant})
+    return list(failed)
 
 
 async def job_for_object(event: ObjectCreated, deps: Deps) -> JobDocument | None:
@@ -125,14 +117,9 @@ def _is_dropped_media(key: str) -> bool:
     )  # fmt: skip
 
 
-def object_marker(dedupe_key: str) -> str:
-    """Where a drop-folder object's job id is remembered (reset points it at a new job)."""
-    return f"objects/{hashlib.sha256(dedupe_key.encode()).hexdigest()}.json"
-
-
 async def _register_dropped(event: ObjectCreated, deps: Deps) -> JobDocument | None:
     """A drop-folder file's job: one per ``bucket/key@etag``, whoever sees the event first."""
-    marker = object_marker(event.dedupe_key)
+    marker = drop_marker_key(event.dedupe_key)
     tenant, job_id = deps.settings.drop_tenant, new_job_id()
     try:
         await deps.state.create(marker, {"tenant": tenant, "job_id": job_id, "object": event.dedupe_key})

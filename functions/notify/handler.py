@@ -22,13 +22,13 @@ from events.models import Event, JobCompleted, JobEvent, JobFailed, JobStarted, 
 from events.runner import FunctionSpec
 from events.subjects import NOTIFY
 from functions.common.bootstrap import Deps
+from functions.common.callbacks import CallbackRegistry, tenant_secret
 from functions.common.errors import OutboundRefused
 from functions.common.jobs import Delivery, DeliveryAttempt, JobDocument, result_key
 from functions.common.render_trd import render_job
 from functions.common.render_watson import render_results
+from functions.common.signing import sign
 from functions.common.transcript import Transcript
-from functions.notify.callbacks import CallbackRegistry, tenant_secret
-from functions.notify.signing import sign
 
 log = logging.getLogger("shenava.notify")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from events.errors import PoisonError
-from events.models import Event, JobCompleted, JobFailed, JobQueued, JobStarted, JobStopped
+from events.models import Event, JobCompleted, JobQueued, JobStarted, JobStopped
 from events.runner import FunctionSpec
 from events.subjects import TRANSCRIBE, TRANSCRIBE_ORDER
 from functions.common.asr import MAX_CHUNK_S, TranscribeOptions
@@ -31,7 +31,6 @@ from functions.common.errors import NotFound
 from functions.common.jobs import Accounted, JobDocument, JobStatus, Stage, result_key
 from functions.common.render_trd import render_batch_result, render_csv
 from functions.common.transcript import Segment, Transcript
-from functions.ingest.handler import fail_job
 from functions.transcribe import metrics
 
 log = logging.getLogger("shenava.transcribe")
@@ -125,8 +124,7 @@ def _count_attempt(job: JobDocument) -> bool:
 async def on_failure(event: Event, deps: Deps, reason: str) -> list[Event]:
     if not isinstance(event, JobQueued | JobStarted):
         return []
-    failed = await fail_job(event.tenant, event.job_id, reason, deps)
-    return [e for e in failed if isinstance(e, JobFailed)]
+    return list(await deps.jobs.fail(event.tenant, event.job_id, reason))
 
 
 async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:

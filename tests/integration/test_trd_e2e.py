@@ -12,7 +12,7 @@ import jiwer
 import pytest
 
 from functions.common.bootstrap import bootstrap
-from functions.notify.callbacks import set_tenant_secret
+from functions.common.callbacks import set_tenant_secret
 from tests.integration.pipeline import Pipeline
 from tests.receiver import Receiver
 from tests.speech import espeak_wav

@@ -6,7 +6,7 @@ import pytest
 
 from functions.api.auth import key_from_header
 from functions.common.errors import Unauthorized
-from functions.notify.signing import sign, verify
+from functions.common.signing import sign, verify
 
 
 def test_signature_is_base64_hmac_sha1_of_the_exact_bytes() -> None:

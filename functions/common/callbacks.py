@@ -19,8 +19,8 @@ from functions.common.clock import utcnow
 from functions.common.errors import BadRequest, OutboundRefused
 from functions.common.outbound import check_url
 from functions.common.secrets import SecretBox
+from functions.common.signing import sign
 from functions.common.state_store import StateStore
-from functions.notify.signing import sign
 
 MAX_URL_LENGTH = 2048
 
