@@ -42,7 +42,8 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m mypy events functions infra
+	$(PY) -m mypy events functions infra bench tests
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) -m bench.wer

@@ -29,6 +29,7 @@ from websockets.exceptions import ConnectionClosedOK
 from functions.api.harf import WS_PATH
 from functions.api.wav_stream import WavFormat, wav_header
 from functions.common.render_harf import hms
+from tests.http_stubs import answer
 from tests.integration.pipeline import Pipeline
 from tests.speech import espeak_wav
 
@@ -106,7 +107,7 @@ async def remote(media: Media) -> AsyncIterator[str]:
     """The remote media host, on loopback."""
     app = web.Application()
     app.router.add_static("/files/", media.persian_wav.parent)
-    app.router.add_get("/moved", lambda r: web.HTTPFound("/files/persian.mp3"))
+    app.router.add_get("/moved", answer(lambda r: web.HTTPFound("/files/persian.mp3")))
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

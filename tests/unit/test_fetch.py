@@ -20,6 +20,7 @@ from aiohttp import web
 
 from functions.common.fetch import FetchError, FetchLimits, FetchTooLarge, NotMedia, fetch_media
 from functions.common.probe import normalise
+from tests.http_stubs import answer
 
 LIMIT = 200_000
 
@@ -51,18 +52,22 @@ class Remote:
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get("/speech.wav", lambda r: web.Response(body=self.wav, content_type="audio/wav"))
-        app.router.add_get("/redirect", lambda r: web.HTTPFound("/speech.wav"))
         app.router.add_get(
-            "/to-loopback", lambda r: web.HTTPFound(f"http://127.0.0.1:{self.port}/speech.wav")
+            "/speech.wav", answer(lambda r: web.Response(body=self.wav, content_type="audio/wav"))
         )
-        app.router.add_get("/to-file", lambda r: web.HTTPFound("file:///etc/passwd"))
-        app.router.add_get("/loop", lambda r: web.HTTPFound("/loop"))
+        app.router.add_get("/redirect", answer(lambda r: web.HTTPFound("/speech.wav")))
         app.router.add_get(
-            "/page", lambda r: web.Response(text="<html>hello</html>" * 20, content_type="text/html")
+            "/to-loopback", answer(lambda r: web.HTTPFound(f"http://127.0.0.1:{self.port}/speech.wav"))
         )
-        app.router.add_get("/empty", lambda r: web.Response(body=b"", content_type="audio/wav"))
-        app.router.add_get("/video", lambda r: web.Response(body=self.video, content_type="video/mp4"))
+        app.router.add_get("/to-file", answer(lambda r: web.HTTPFound("file:///etc/passwd")))
+        app.router.add_get("/loop", answer(lambda r: web.HTTPFound("/loop")))
+        app.router.add_get(
+            "/page", answer(lambda r: web.Response(text="<html>hello</html>" * 20, content_type="text/html"))
+        )
+        app.router.add_get("/empty", answer(lambda r: web.Response(body=b"", content_type="audio/wav")))
+        app.router.add_get(
+            "/video", answer(lambda r: web.Response(body=self.video, content_type="video/mp4"))
+        )
         app.router.add_get("/big", self.big)
         app.router.add_get("/chunked", self.chunked)
         app.router.add_get("/stall", self.stall)

@@ -77,6 +77,7 @@ async def test_stereo_with_the_same_signal_twice_is_transcribed_once(deps: Deps,
     await transcribe.handle(started, deps)
     stored = await deps.jobs.get("t1", job.id)
     assert stored.media.redundant_channel and stored.media.channels == 2
+    assert isinstance(deps.engine, ScriptedEngine)
     assert [channel for channel, _ in deps.engine.calls] == [0]
     assert len(stored.media.speech) == 2 and stored.media.speech[1] == 0
 

@@ -24,6 +24,7 @@ from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.common.transcript import Segment, Transcript
 from tests.fakes import DirMediaStore, MemoryBus
+from tests.http_stubs import answer
 from tests.unit.test_fetch import tone_wav
 
 URL = "/api/transcribe_files/"
@@ -84,11 +85,13 @@ class Harf:
 
 def remote_app(wav: bytes) -> web.Application:
     app = web.Application()
-    app.router.add_get("/speech.wav", lambda r: web.Response(body=wav, content_type="audio/wav"))
+    app.router.add_get("/speech.wav", answer(lambda r: web.Response(body=wav, content_type="audio/wav")))
     app.router.add_get(
-        "/page.html", lambda r: web.Response(text="<html></html>" * 50, content_type="text/html")
+        "/page.html", answer(lambda r: web.Response(text="<html></html>" * 50, content_type="text/html"))
     )
-    app.router.add_get("/to-loopback", lambda r: web.HTTPFound(f"http://127.0.0.1:{r.url.port}/speech.wav"))
+    app.router.add_get(
+        "/to-loopback", answer(lambda r: web.HTTPFound(f"http://127.0.0.1:{r.url.port}/speech.wav"))
+    )
     return app
 
 

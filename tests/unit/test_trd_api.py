@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -109,7 +110,7 @@ async def test_malformed_requests_are_4xx_json(trd: Trd) -> None:
     assert (await trd.client.get("/trd/v3/job")).status_code == 401
 
 
-async def finished(trd: Trd, status: JobStatus, **fields: object) -> JobDocument:
+async def finished(trd: Trd, status: JobStatus, **fields: Any) -> JobDocument:
     job = JobDocument(
         id=new_job_id(), tenant="acme", status=status, filename="call.wav", source="trd", **fields
     )
@@ -211,8 +212,10 @@ async def test_list_and_query_2000_jobs(trd: Trd) -> None:
     ).json()
     assert tagged["total"] == sum(1 for r in visible if r.tag == "t2")
 
-    params = {"status": "COMPLETED", "filename": "f3.wav", "start_date": "2026-03-10T00:00:00+00:00",
-              "end_date": "2026-03-20T00:00:00.000+00:00", "limit": 7, "page": 2}  # fmt: skip
+    params: dict[str, str | int] = {
+        "status": "COMPLETED", "filename": "f3.wav", "start_date": "2026-03-10T00:00:00+00:00",
+        "end_date": "2026-03-20T00:00:00.000+00:00", "limit": 7, "page": 2,
+    }  # fmt: skip
     found = (await trd.client.get("/trd/v3/query/job", params=params, headers=trd.auth)).json()
     expected = [r for r in newest_first if r.status == "COMPLETED" and r.filename == "f3.wav"
                 and datetime(2026, 3, 10, tzinfo=UTC) <= datetime.fromisoformat(r.created_at)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import subprocess
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,15 +40,16 @@ class Batch:
         bucket, size = self.deps.settings.media_bucket, media.stat().st_size
         return ObjectCreated(id=key, bucket=bucket, key=key, size=size, etag=f"etag-{name}")
 
-    async def run(self, events: list[Event]) -> list[Event]:
+    async def run(self, events: Sequence[Event]) -> list[Event]:
         """Deliver events to ingest and transcribe until nothing new is produced."""
         produced: list[Event] = []
-        while events:
-            event = events.pop(0)
+        pending = list(events)
+        while pending:
+            event = pending.pop(0)
             handler = ingest.handle if isinstance(event, ObjectCreated) else transcribe.handle
             new = await handler(event, self.deps)
             produced += new
-            events += new
+            pending += new
         return produced
 
 
