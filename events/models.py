@@ -9,12 +9,11 @@ twice for the same delivery publishes the same event id twice and the stream kee
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from events.subjects import SUBJECT_PREFIX
-
+SUBJECT_PREFIX = "shenava"
 SCHEMA_VERSION = 1
 
 
@@ -25,8 +24,6 @@ def utcnow() -> datetime:
 class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    subject_suffix: ClassVar[str]
-
     id: str
     type: str
     version: int = SCHEMA_VERSION
@@ -35,13 +32,17 @@ class Event(BaseModel):
 
     @property
     def subject(self) -> str:
-        return f"{SUBJECT_PREFIX}.{self.subject_suffix}"
+        return self.subject_of()
+
+    @classmethod
+    def subject_of(cls) -> str:
+        """The subject an event type travels on: the prefix and its ``type``, spelled once."""
+        return f"{SUBJECT_PREFIX}.{cls.model_fields['type'].default}"
 
 
 class ObjectCreated(Event):
     """An object landed in a bucket (MinIO, SeaweedFS via the bridge, or AWS S3)."""
 
-    subject_suffix: ClassVar[str] = "s3.object.created"
     type: Literal["s3.object.created"] = "s3.object.created"
     tenant: str = ""  # unknown at the edge; ingest decides from the key
     bucket: str
@@ -66,39 +67,33 @@ class JobEvent(Event):
 
 
 class JobQueued(JobEvent):
-    subject_suffix: ClassVar[str] = "job.queued"
     type: Literal["job.queued"] = "job.queued"
     priority: int = 50  # TRD's 0..100, higher first: one subject per band (see events/subjects.py)
 
     @property
     def subject(self) -> str:
         band = ".high" if self.priority > 50 else ".low" if self.priority < 50 else ""
-        return f"{SUBJECT_PREFIX}.{self.subject_suffix}{band}"
+        return f"{self.subject_of()}{band}"
 
 
 class JobStarted(JobEvent):
-    subject_suffix: ClassVar[str] = "job.started"
     type: Literal["job.started"] = "job.started"
 
 
 class JobDiarized(JobEvent):
-    subject_suffix: ClassVar[str] = "job.diarized"
     type: Literal["job.diarized"] = "job.diarized"
 
 
 class JobCompleted(JobEvent):
-    subject_suffix: ClassVar[str] = "job.completed"
     type: Literal["job.completed"] = "job.completed"
 
 
 class JobFailed(JobEvent):
-    subject_suffix: ClassVar[str] = "job.failed"
     type: Literal["job.failed"] = "job.failed"
     reason: str
 
 
 class JobStopped(JobEvent):
-    subject_suffix: ClassVar[str] = "job.stopped"
     type: Literal["job.stopped"] = "job.stopped"
 
 
@@ -119,37 +114,31 @@ class DatasetEvent(Event):
 
 
 class DatasetTrainRequested(DatasetEvent):
-    subject_suffix: ClassVar[str] = "dataset.train.requested"
     type: Literal["dataset.train.requested"] = "dataset.train.requested"
 
 
 class DatasetRetagRequested(DatasetEvent):
-    subject_suffix: ClassVar[str] = "dataset.retag.requested"
     type: Literal["dataset.retag.requested"] = "dataset.retag.requested"
     max_predictions: int
 
 
 class DatasetExportRequested(DatasetEvent):
-    subject_suffix: ClassVar[str] = "dataset.export.requested"
     type: Literal["dataset.export.requested"] = "dataset.export.requested"
 
 
 class DatasetImportRequested(DatasetEvent):
-    subject_suffix: ClassVar[str] = "dataset.import.requested"
     type: Literal["dataset.import.requested"] = "dataset.import.requested"
 
 
 class TaggingRequested(DatasetEvent):
     """Tag texts, images, faces or videos with the dataset's model (the request is in the state bucket)."""
 
-    subject_suffix: ClassVar[str] = "dataset.tagging.requested"
     type: Literal["dataset.tagging.requested"] = "dataset.tagging.requested"
 
 
 class DatasetWorkDone(DatasetEvent):
     """A dataset run (training, retagging, export, import, tagging) finished, well or not: waiters wake."""
 
-    subject_suffix: ClassVar[str] = "dataset.work.done"
     type: Literal["dataset.work.done"] = "dataset.work.done"
     work: str  # the request's type
     failure: str = ""

@@ -1,25 +1,44 @@
-"""Subjects, the stream and the durable consumers: one place for every name on the bus."""
+"""The stream's subjects and the functions' durable consumers: one place for every name on the bus.
+
+An event's subject is derived from its ``type`` (``events.models``), so each name is spelled once.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-SUBJECT_PREFIX = "shenava"
-OBJECT_CREATED = f"{SUBJECT_PREFIX}.s3.object.created"
-JOB_QUEUED = f"{SUBJECT_PREFIX}.job.queued"
+from events.models import (
+    SUBJECT_PREFIX,
+    DatasetExportRequested,
+    DatasetImportRequested,
+    DatasetRetagRequested,
+    DatasetTrainRequested,
+    DatasetWorkDone,
+    JobCompleted,
+    JobDiarized,
+    JobFailed,
+    JobQueued,
+    JobStarted,
+    JobStopped,
+    ObjectCreated,
+    TaggingRequested,
+)
+
+OBJECT_CREATED = ObjectCreated.subject_of()
+JOB_QUEUED = JobQueued.subject_of()
 JOB_QUEUED_HIGH = f"{JOB_QUEUED}.high"  # TRD priority above 50
 JOB_QUEUED_LOW = f"{JOB_QUEUED}.low"  # TRD priority below 50
-JOB_STARTED = f"{SUBJECT_PREFIX}.job.started"
-JOB_DIARIZED = f"{SUBJECT_PREFIX}.job.diarized"
-JOB_COMPLETED = f"{SUBJECT_PREFIX}.job.completed"
-JOB_FAILED = f"{SUBJECT_PREFIX}.job.failed"
-JOB_STOPPED = f"{SUBJECT_PREFIX}.job.stopped"
-DATASET_TRAIN = f"{SUBJECT_PREFIX}.dataset.train.requested"
-DATASET_RETAG = f"{SUBJECT_PREFIX}.dataset.retag.requested"
-DATASET_EXPORT = f"{SUBJECT_PREFIX}.dataset.export.requested"
-DATASET_IMPORT = f"{SUBJECT_PREFIX}.dataset.import.requested"
-DATASET_TAGGING = f"{SUBJECT_PREFIX}.dataset.tagging.requested"
-DATASET_DONE = f"{SUBJECT_PREFIX}.dataset.work.done"
+JOB_STARTED = JobStarted.subject_of()
+JOB_DIARIZED = JobDiarized.subject_of()
+JOB_COMPLETED = JobCompleted.subject_of()
+JOB_FAILED = JobFailed.subject_of()
+JOB_STOPPED = JobStopped.subject_of()
+DATASET_TRAIN = DatasetTrainRequested.subject_of()
+DATASET_RETAG = DatasetRetagRequested.subject_of()
+DATASET_EXPORT = DatasetExportRequested.subject_of()
+DATASET_IMPORT = DatasetImportRequested.subject_of()
+DATASET_TAGGING = TaggingRequested.subject_of()
+DATASET_DONE = DatasetWorkDone.subject_of()
 ALL_SUBJECTS = [f"{SUBJECT_PREFIX}.>"]
 
 
