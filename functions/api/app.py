@@ -18,6 +18,7 @@ from functions.api import harf, kashf, trd_batch, trd_v3, watson
 from functions.common.bootstrap import Deps, bootstrap
 from functions.common.errors import ApiError, DomainError, Invalid, Missing, WrongState
 from functions.common.settings import Settings
+from functions.common.validation import validation_message
 
 log = logging.getLogger("shenava.api")
 
@@ -50,14 +51,6 @@ def render_error(request: Request, status: int, message: str) -> JSONResponse:
     return plain_error(status, message)
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:3]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p not in {"query", "body", "path"})
-        parts.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts)
-
-
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -83,7 +76,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return render_error(request, 400, _validation_message(exc))
+        return render_error(request, 400, validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

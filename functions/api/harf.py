@@ -43,6 +43,7 @@ from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
 from functions.common.languages import language_of_model
 from functions.common.media_store import upload_key
 from functions.common.render_harf import render_task
+from functions.common.validation import validation_message
 
 PREFIX = "/api/transcribe_files"
 WS_PATH = "/ws_api/transcribe_files/wav/sync/"
@@ -143,15 +144,7 @@ async def _json_body(request: Request) -> TranscribeFilesBody:
     try:
         return TranscribeFilesBody.model_validate(data)
     except ValidationError as exc:
-        raise BadRequest(_validation_message(exc)) from exc
-
-
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:3]:
-        where = ".".join(str(p) for p in error.get("loc", ())) or "body"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts)
+        raise BadRequest(validation_message(exc)) from exc
 
 
 async def _submit_uploads(request: Request, svc: JobService, tenant: str) -> tuple[list[JobDocument], bool]:

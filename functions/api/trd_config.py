@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.common.errors import Unprocessable
 from functions.common.jobs import RecognitionOptions
+from functions.common.validation import validation_message
 
 DEFAULT_LM = "builtin:slm/callcenter-small"
 SILENCE_UNIT_S = 0.001  # chunk_max_silence is in milliseconds
@@ -102,9 +103,7 @@ def parse_config(raw: str | None) -> TrdConfig:
     except json.JSONDecodeError as exc:
         raise Unprocessable(f"config is not valid JSON: {exc.msg} at position {exc.pos}") from exc
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise Unprocessable(f"config.{where}: {error['msg']}") from exc
+        raise Unprocessable(validation_message(exc, prefix="config", limit=1)) from exc
 
 
 def _refusals(config: TrdConfig) -> list[str]:

@@ -39,6 +39,7 @@ from functions.common.languages import language_of_model
 from functions.common.media_store import BATCH_CONFIG, INCOMING, UPLOADS, normalized_key, read_bytes
 from functions.common.probe import media_facts, normalise, probe
 from functions.common.state_store import AlreadyExists
+from functions.common.validation import validation_message
 
 log = logging.getLogger("shenava.ingest")
 
@@ -184,11 +185,7 @@ class BatchConfig(BaseModel):
 
 
 def _first_problem(exc: ValidationError | BadRequest) -> str:
-    if isinstance(exc, BadRequest):
-        return str(exc)
-    error = exc.errors()[0]
-    where = ".".join(str(p) for p in error["loc"])
-    return f"{where}: {error['msg']}" if where else str(error["msg"])
+    return str(exc) if isinstance(exc, BadRequest) else validation_message(exc, limit=1)
 
 
 async def _prepare_media(event: ObjectCreated, job: JobDocument, deps: Deps) -> MediaFacts:
