@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from functions.api.auth import caller_tenant
-from functions.api.service import JobService
+from functions.api.batch_service import DropBatchService
 from functions.common.errors import Unprocessable
 from functions.common.jobs import JobDocument, JobStatus
 from functions.common.render_trd import (
@@ -33,15 +33,15 @@ Tenant = Annotated[str, Depends(caller_tenant)]
 BATCH_FORMATS = ("json", "csv", "json-array")
 
 
-def service(request: Request) -> JobService:
-    return JobService(request.app.state.deps)
+def service(request: Request) -> DropBatchService:
+    return DropBatchService(request.app.state.deps)
 
 
 def file_url(request: Request, job_id: str) -> str:
     return f"{request.app.state.deps.settings.base_url}{PREFIX}/audiofile/{job_id}"
 
 
-async def _result(svc: JobService, job: JobDocument) -> dict[str, Any]:
+async def _result(svc: DropBatchService, job: JobDocument) -> dict[str, Any]:
     transcript = await svc.transcript(job) if job.status == JobStatus.COMPLETED else None
     return render_batch_result(job, transcript)
 

@@ -263,21 +263,9 @@ def _transcribed_channels(job: JobDocument) -> int:
 
 
 def render_batch_status(batch: str, jobs: list[JobDocument]) -> dict[str, Any]:
-    control: dict[str, dict[str, float]] = {}
-    status: dict[str, dict[str, float]] = {}
-    recognition: dict[str, dict[str, float]] = {}
-    for job in jobs:
-        _tally(control, control_of(job), job.media.size)
-        _tally(status, job.stage.value, job.media.size)
-        for name, accounted in job.accounted.items():
-            entry = recognition.setdefault(name, {"seconds": 0.0, "segments": 0})
-            entry["seconds"] = round(entry["seconds"] + accounted.seconds, 3)
-            entry["segments"] += accounted.segments
+    control, status, recognition = _accounting(jobs)
     files = len(jobs) or 1
-    total_audio = sum(j.media.duration for j in jobs)
-    total_audio_ch = sum(
-        j.media.duration * (1 if j.media.redundant_channel else max(j.media.channels, 1)) for j in jobs
-    )
+    total_audio, total_audio_ch = _audio_seconds(jobs)
     total_speech = round(sum(a.seconds for j in jobs for a in j.accounted.values()), 3)
     done = [j for j in jobs if j.status.finished]
     return {
@@ -299,3 +287,30 @@ def render_batch_status(batch: str, jobs: list[JobDocument]) -> dict[str, Any]:
         "total_segments": sum(a.segments for j in jobs for a in j.accounted.values()),
         "total_speech": total_speech,
     }
+
+
+Tally = dict[str, dict[str, float]]
+
+
+def _accounting(jobs: list[JobDocument]) -> tuple[Tally, Tally, Tally]:
+    """Bytes and files per control state and per process state; speech per recognition status."""
+    control: Tally = {}
+    status: Tally = {}
+    recognition: Tally = {}
+    for job in jobs:
+        _tally(control, control_of(job), job.media.size)
+        _tally(status, job.stage.value, job.media.size)
+        for name, accounted in job.accounted.items():
+            entry = recognition.setdefault(name, {"seconds": 0.0, "segments": 0})
+            entry["seconds"] = round(entry["seconds"] + accounted.seconds, 3)
+            entry["segments"] += accounted.segments
+    return control, status, recognition
+
+
+def _audio_seconds(jobs: list[JobDocument]) -> tuple[float, float]:
+    """The batch's audio in seconds, and in channel-seconds (a duplicated channel counts once)."""
+    total = sum(j.media.duration for j in jobs)
+    per_channel = sum(
+        j.media.duration * (1 if j.media.redundant_channel else max(j.media.channels, 1)) for j in jobs
+    )
+    return total, per_channel
