@@ -3,6 +3,7 @@
 import uvicorn
 
 from functions.api.app import create_app
+from functions.api.http_protocol import protocol_with_head_timeout
 from functions.common.logs import configure_logging
 from functions.common.settings import load_settings
 
@@ -15,4 +16,5 @@ if __name__ == "__main__":
         port=settings.api_port,
         log_config=None,
         proxy_headers=False,
+        http=protocol_with_head_timeout(settings.http_read_timeout_s),
     )

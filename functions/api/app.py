@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from functions.api import harf, kashf, trd_batch, trd_v3, watson
+from functions.api import harf, kashf, limits, trd_batch, trd_v3, watson
 from functions.common.bootstrap import Deps, bootstrap
 from functions.common.errors import ApiError, DomainError, Invalid, Missing, WrongState
 from functions.common.settings import Settings
@@ -107,6 +107,7 @@ def create_app(settings: Settings, **overrides: Any) -> FastAPI:
     )
     metrics = Metrics()
     install_error_handlers(app)
+    limits.install(app, settings, render_error)
     app.include_router(watson.router)
     app.include_router(trd_v3.router)
     app.include_router(trd_batch.router)

@@ -23,7 +23,7 @@ from functions.api.service import JobQuery, JobService, Submission
 from functions.api.trd_config import parse_config, recognition_options
 from functions.api.uploads import spool_upload
 from functions.common.bootstrap import Deps
-from functions.common.callbacks import validate_callback_url
+from functions.common.callbacks import check_callback_targets, validate_callback_url
 from functions.common.datasets import SLUG, DatasetRepository, DatasetType
 from functions.common.errors import (
     BadRequest,
@@ -98,6 +98,7 @@ async def _submission(request: Request, tenant: str, tag: str | None) -> tuple[S
     options = recognition_options(config)
     await check_task_datasets(request.app.state.deps, tenant, options.tasks)
     urls = _callback_urls([v for v in form.getlist("callback_urls") if isinstance(v, str)])
+    await check_callback_targets(urls, request.app.state.deps.settings.outbound_allowlist)
     path = await spool_upload(upload, request.app.state.deps.settings)
     submission = Submission(
         tenant=tenant, source="trd", media_path=path, filename=upload.filename or "audio",

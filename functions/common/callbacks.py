@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import string
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,12 +18,15 @@ import httpx
 
 from functions.common.clock import utcnow
 from functions.common.errors import BadRequest, OutboundRefused
-from functions.common.outbound import check_url
+from functions.common.outbound import OutboundPolicy, check_target, check_url
 from functions.common.secrets import SecretBox
 from functions.common.signing import sign
 from functions.common.state_store import StateStore
 
 MAX_URL_LENGTH = 2048
+# Watson's challenge is "alfanumérica" (its example: n9ArPGMQ36Hiu7QC): letters and digits only,
+# so a receiver that checks that is never refused; 16 of 62 symbols is ~95 bits.
+CHALLENGE_ALPHABET, CHALLENGE_LENGTH = string.ascii_letters + string.digits, 16
 
 
 class Registration(StrEnum):
@@ -101,9 +105,22 @@ def validate_callback_url(url: str, field: str = "callback_url") -> None:
         raise BadRequest(f"{field} is not usable: {exc}") from exc
 
 
+async def check_callback_targets(urls: list[str], allowlist: str, field: str = "callback_urls") -> None:
+    """At submit, the guard each URL will meet at delivery (malformed, not http(s), or resolving to
+    a private address unless allowlisted → ``BadRequest``): a URL that can never be called is
+    refused now, not after the whole retry schedule."""
+    policy = OutboundPolicy.parse(allowlist)
+    for url in urls:
+        validate_callback_url(url, field)
+        try:
+            await check_target(url, policy)
+        except OutboundRefused as exc:
+            raise BadRequest(f"{field} is refused: {url}: {exc}") from exc
+
+
 async def challenge(url: str, secret: str | None, http: httpx.AsyncClient, timeout_s: float) -> None:
     """One GET with a challenge string; the body must echo it within ``timeout_s``."""
-    challenge_string = secrets.token_urlsafe(12)
+    challenge_string = "".join(secrets.choice(CHALLENGE_ALPHABET) for _ in range(CHALLENGE_LENGTH))
     headers = {"Accept": "text/plain"}
     if secret:
         headers["X-Callback-Signature"] = sign(secret, challenge_string.encode())

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # Media
     min_audio_bytes: int = 100
     max_audio_bytes: int = 1024**3
+    max_json_bytes: int = 8 * 1024**2  # any request body that is not an upload (JSON, forms)
+    http_read_timeout_s: float = 30.0  # a request's head, and each piece of its body, must arrive within
     drop_tenant: str = "dev"  # tenant that owns files dropped under incoming/ (make up's dev key)
     drop_autostart: bool = True  # dropped files start at once; False = IDLE until started
     drop_language: str = (

@@ -4,8 +4,11 @@ For each event, the notifications the job asked for are computed (Watson: its re
 callback URL and subscribed events). Each one is delivered at most once: the job document
 records every attempt, and a delivery already marked delivered is never sent again, so a
 redelivered event sends no second webhook. Undelivered ones raise ``RetryableError``: the
-runner naks with the notify backoff (hours in all by default); when attempts run out, the job
-gets a ``callback_failure_reason`` a user can read.
+runner naks with the notify backoff (hours in all by default). Each notification fails alone: a
+URL that cannot even be sent to (malformed, refused by the outbound guard) is one failed
+attempt of its own delivery, and the job's other notifications are still sent.
+``callback_failure_reason`` says what failed from the first failed attempt on, updated after
+every attempt (and when attempts run out); it is cleared once nothing is left failing.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from functions.common.bootstrap import Deps
 from functions.common.callbacks import CallbackRegistry, tenant_secret
 from functions.common.errors import OutboundRefused
 from functions.common.jobs import Delivery, DeliveryAttempt, JobDocument, result_key
+from functions.common.outbound import Unresolvable, check_url
 from functions.common.render_trd import render_job
 from functions.common.render_watson import render_results
 from functions.common.signing import sign
 from functions.common.transcript import Transcript
+from functions.notify.metrics import count_attempt
 
 log = logging.getLogger("shenava.notify")
 
@@ -57,10 +62,17 @@ class Notification:
 class Outcome:
     status_code: int | None
     error: str
+    kind: str = ""  # refused | unreachable | unregistered when no answer came; see ``label``
 
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def label(self) -> str:
+        if self.status_code is not None:
+            return "delivered" if self.ok else "http_error"
+        return self.kind or "unreachable"
 
 
 async def handle(event: Event, deps: Deps) -> list[Event]:
@@ -90,15 +102,22 @@ async def on_failure(event: Event, deps: Deps, reason: str) -> list[Event]:
         pending = [d for d in job.deliveries.values() if not d.delivered and not d.given_up]
         for delivery in pending:
             delivery.given_up = True
-            last_error = delivery.attempts[-1].error if delivery.attempts else reason
-            job.callback_failure_reason = (
-                f"the {delivery.event} notification to {delivery.url} failed after "
-                f"{len(delivery.attempts)} attempts: {last_error}"
-            )
+        job.callback_failure_reason = failure_reason(job) or job.callback_failure_reason
         return bool(pending)
 
     await deps.jobs.change(event.tenant, event.job_id, give_up)
     return []
+
+
+def failure_reason(job: JobDocument) -> str:
+    """What a user reads about failed notifications: the most recently failed one, or ""."""
+    failing = [d for d in job.deliveries.values() if not d.delivered and d.attempts]
+    if not failing:
+        return ""
+    latest = max(failing, key=lambda d: d.attempts[-1].at)
+    count = len(latest.attempts)
+    what = f"failed after {count} attempts" if latest.given_up else f"failed (attempt {count}, retrying)"
+    return f"the {latest.event} notification to {latest.url} {what}: {latest.attempts[-1].error}"
 
 
 def watson_notifications(job: JobDocument, event: JobEvent) -> list[Notification]:
@@ -150,17 +169,20 @@ async def _body_and_secret(
 async def _deliver(job: JobDocument, notification: Notification, deps: Deps) -> Outcome:
     prepared = await _body_and_secret(job, notification, deps)
     if prepared is None:
-        return Outcome(None, "the callback URL is no longer registered")
+        return Outcome(None, "the callback URL is no longer registered", "unregistered")
     body, secret = prepared
     headers = {"Content-Type": "application/json"}
     if secret:
         headers["X-Callback-Signature"] = sign(secret, body)
     try:
+        check_url(notification.url)  # malformed (httpx would raise InvalidURL) or not http(s)
         response = await deps.http.post(notification.url, content=body, headers=headers)
-    except OutboundRefused as exc:
-        return Outcome(None, str(exc))
+    except Unresolvable as exc:
+        return Outcome(None, str(exc), "unreachable")
+    except (OutboundRefused, httpx.InvalidURL) as exc:
+        return Outcome(None, str(exc), "refused")
     except httpx.HTTPError as exc:
-        return Outcome(None, f"{exc.__class__.__name__}: {exc}".rstrip(": "))
+        return Outcome(None, f"{exc.__class__.__name__}: {exc}".rstrip(": "), "unreachable")
     if 200 <= response.status_code < 300:
         return Outcome(response.status_code, "")
     return Outcome(response.status_code, f"answered HTTP {response.status_code}")
@@ -175,9 +197,11 @@ async def _record(job: JobDocument, notification: Notification, outcome: Outcome
         )
         delivery.attempts.append(attempt)
         delivery.delivered = delivery.delivered or outcome.ok
+        current.callback_failure_reason = failure_reason(current)
         return True
 
     await deps.jobs.change(job.tenant, job.id, add)
+    count_attempt(notification.dialect, outcome.label)
     log.info(
         "notification %s to %s: %s",
         notification.event,

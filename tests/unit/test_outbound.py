@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from functions.common.errors import OutboundRefused
-from functions.common.outbound import OutboundPolicy, check_url, outbound_client
+from functions.common.outbound import OutboundPolicy, check_target, check_url, outbound_client
 
 
 @pytest.mark.parametrize(
@@ -81,3 +81,44 @@ async def test_redirects_are_not_followed(local_server: str) -> None:
     async with outbound_client("127.0.0.0/8") as client:
         response = await client.get(local_server + "/redirect")
     assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b:1::a9fe:a9fe",  # local-use NAT64
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "2002:0a00:0001::1",  # 6to4 of 10.0.0.1
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, client 10.0.0.1
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::127.0.0.1",  # IPv4-compatible
+    ],
+)
+def test_ipv6_addresses_that_lead_to_private_ipv4_are_refused(address: str) -> None:
+    assert not OutboundPolicy.parse("").allows("example.org", ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1", "2606:4700::1111"])
+def test_ipv6_addresses_that_lead_to_public_ipv4_pass(address: str) -> None:
+    assert OutboundPolicy.parse("").allows("example.org", ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("url", ["http://012.0.0.1/", "http://999.1.1.1/x", "http://[::1/", "https://[zz]/"])
+def test_a_url_the_http_client_cannot_send_is_refused_as_a_value(url: str) -> None:
+    with pytest.raises(OutboundRefused, match="malformed"):
+        check_url(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1/", "http://localhost:8080/x", "http://[64:ff9b::a9fe:a9fe]/", "http://10.0.0.1/"]
+)
+async def test_check_target_refuses_private_targets_without_connecting(url: str) -> None:
+    with pytest.raises(OutboundRefused, match="private"):
+        await check_target(url, OutboundPolicy.parse(""))
+
+
+async def test_check_target_passes_allowlisted_and_unresolvable_hosts() -> None:
+    await check_target("http://127.0.0.1:9/", OutboundPolicy.parse("127.0.0.0/8"))
+    await check_target("https://no-such-host.invalid/hook", OutboundPolicy.parse(""))  # DNS decides later
