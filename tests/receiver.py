@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from functions.common.signing import verify
+
+# Watson's document: "uma sequência de desafio alfanumérica aleatória" (n9ArPGMQ36Hiu7QC).
+ALPHANUMERIC = re.compile(r"^[A-Za-z0-9]+$")
 
 
 @dataclass
@@ -77,6 +81,8 @@ class Receiver:
         )
         if self.secret and not verify(self.secret, challenge.encode(), signature):
             return web.Response(status=401, text="bad signature")
+        if not ALPHANUMERIC.match(challenge):  # a receiver may check what the document promises
+            return web.Response(status=400, text="the challenge_string is not alphanumeric")
         if self.mode == "slow":
             await asyncio.sleep(self.slow_s)
         if self.mode == "wrong":

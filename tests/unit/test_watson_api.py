@@ -198,6 +198,23 @@ async def test_callbacks_belong_to_their_tenant_and_can_be_unregistered(api: Api
         await receiver.stop()
 
 
+async def test_every_challenge_string_is_alphanumeric_as_documented(api: Api) -> None:
+    """The document's receiver gets "uma sequência de desafio alfanumérica" (n9ArPGMQ36Hiu7QC);
+    ``Receiver`` refuses any other, so each of 40 registrations must still be created."""
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        params = {"callback_url": receiver.url}
+        for _ in range(40):  # with '-' and '_' in the alphabet, 40 in a row would pass ~1 time in 10^9
+            created = await api.client.post("/v1/register_callback", params=params, headers=api.auth())
+            assert created.status_code == 201, created.text
+            await api.client.post("/v1/unregister_callback", params=params, headers=api.auth())
+        assert len(receiver.challenges) == 40
+        assert all(len(c["challenge"]) == len("n9ArPGMQ36Hiu7QC") for c in receiver.challenges)
+    finally:
+        await receiver.stop()
+
+
 class BrokenMediaStore(DirMediaStore):
     async def put_file(
         self, key: str, path: Path, content_type: str, metadata: dict[str, str] | None = None
