@@ -17,6 +17,9 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
+
+from functions.common.redact import redact
 
 PR_SET_PDEATHSIG = 1
 
@@ -50,11 +53,10 @@ async def spawn(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> asyncio.subprocess.Process:
-    """Start ``argv`` with stdout and stderr appended to ``log_path``."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
+    """Start ``argv`` with stdout and stderr appended to ``log_path`` (readable by this user only)."""
+    with open_private_log(log_path) as log:
         stamp = datetime.now(UTC).isoformat()
-        log.write(f"--- {stamp} starting: {' '.join(argv)}\n".encode())
+        log.write(f"--- {stamp} starting: {redact(' '.join(argv))}\n".encode())
         log.flush()
         return await asyncio.create_subprocess_exec(
             *argv,
@@ -66,6 +68,16 @@ async def spawn(
             start_new_session=True,
             preexec_fn=_SET_DEATH_SIGNAL,
         )
+
+
+def open_private_log(log_path: Path) -> BinaryIO:
+    """``log_path`` for appending, mode 0600 (also when an older file was made wider), in a
+    folder only this user may enter: logs name tenants, jobs and URLs."""
+    log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    log_path.parent.chmod(0o700)
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
 
 
 async def terminate(process: asyncio.subprocess.Process, timeout_s: float) -> int:

@@ -1,4 +1,8 @@
-"""Structured logs: one JSON object per line, carrying job_id/tenant/event fields when given."""
+"""Structured logs: one JSON object per line, carrying job_id/tenant/event fields when given.
+
+Every text in a line passes through ``redact`` first: no secret (a query's ``user_secret``, an
+``Authorization`` header, a password in a URL, an API key) is ever written.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from functions.common.redact import redact
 
 CONTEXT_FIELDS = (
     "job_id",
@@ -29,13 +35,14 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         for name in CONTEXT_FIELDS:
             if hasattr(record, name):
-                line[name] = getattr(record, name)
+                value = getattr(record, name)
+                line[name] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            line["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
