@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -32,6 +33,20 @@ from starlette.datastructures import FormData, UploadFile
 from functions.api.auth import caller_tenant
 from functions.api.kashf_service import KashfService, Page, failed_request, paged, render_item
 from functions.common.bootstrap import Deps
+from functions.common.dataset_runs import (
+    DatasetExport,
+    DatasetImport,
+    ExportParams,
+    ImportParams,
+    MediaInput,
+    RunState,
+    TaggingInput,
+    TaggingKind,
+    TaggingRequest,
+    TagScore,
+    TextInput,
+    VideoSampling,
+)
 from functions.common.datasets import Dataset, DatasetType
 from functions.common.errors import BadRequest, NotFound, PayloadTooLarge
 from functions.common.fetch import FetchLimits, fetch_file
@@ -310,8 +325,8 @@ async def dataset_info(request: Request, tenant: Tenant, kashf: Service) -> dict
                 "active": tag.active,
                 "reports": sum(1 for item in items if item.label(tag.id) is not None),
                 "positive_reports": sum(1 for item in items if item.label(tag.id)),
-                "predictions": len(predictions.get(str(tag.id), {}).get("predicted", [])),
-                "notsure_reports": len(predictions.get(str(tag.id), {}).get("notsure", [])),
+                "predictions": len(predictions.of(tag.id).predicted),
+                "notsure_reports": len(predictions.of(tag.id).notsure),
                 "evaluation": tag.evaluation.model_dump() if tag.evaluation else None,
                 "model": tag.model or None,
             }
@@ -535,33 +550,31 @@ async def retag_dataset(request: Request, tenant: Tenant, kashf: Service) -> dic
     return _state(await kashf.retag(tenant, body.dataset, body.max_predictions))
 
 
-def _operation_row(request: Request, operation: dict[str, Any]) -> dict[str, Any]:
-    base = (
-        str(request.base_url).rstrip("/")
-        + f"/api/dataset_operations/{operation['dataset']}/{operation['id']}/"
-    )
-    row = {
-        "dataset": operation["dataset"],
-        "id": operation["id"],
-        "kind": operation["kind"],
-        "state": operation["state"],
+def _operation_row(request: Request, operation: DatasetExport | DatasetImport) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/") + f"/api/dataset_operations/{operation.dataset}/{operation.id}/"
+    row: dict[str, Any] = {
+        "dataset": operation.dataset,
+        "id": operation.id,
+        "kind": operation.kind,
+        "state": operation.state.value,
         "status_url": base,
     }
-    if operation["kind"] == "export":
+    done = operation.state == RunState.DONE
+    if isinstance(operation, DatasetExport):
         row["file_url"] = base + "file/"
-        if operation["state"] == "done":
-            row["rows"] = operation.get("rows", 0)
-    if operation["kind"] == "import" and operation["state"] == "done":
-        row.update({key: operation.get(key) for key in ("imported", "reports", "errors")})
-    if operation["state"] == "failed":
-        row["failure_reason"] = operation.get("failure_reason", "")
+        if done:
+            row["rows"] = operation.rows
+    elif done:
+        row.update(operation.outcome.model_dump(mode="json"))
+    if operation.state == RunState.FAILED:
+        row["failure_reason"] = operation.failure_reason
     return row
 
 
 @router.post("/api/export_dataset/")
 async def export_dataset(request: Request, tenant: Tenant, kashf: Service) -> dict[str, Any]:
     body = await parse(request, Export)
-    params = {"original_urls": body.original_urls, "tag_names": body.tag_names}
+    params = ExportParams(original_urls=body.original_urls, tag_names=body.tag_names)
     return _operation_row(
         request, await kashf.export(tenant, body.dataset, params, media_base(request, body.dataset))
     )
@@ -587,7 +600,7 @@ async def import_dataset(request: Request, tenant: Tenant, kashf: Service) -> di
             target = Path(directory) / "import.csv"
             await fetch_file(body.csv_url, target, FetchLimits.from_settings(deps.settings))
             data = target.read_bytes()
-    params = {"report_items": body.report_items, "tag_names": body.tag_names}
+    params = ImportParams(report_items=body.report_items, tag_names=body.tag_names)
     return _operation_row(request, await kashf.import_csv(tenant, body.dataset, data, params))
 
 
@@ -601,11 +614,11 @@ async def dataset_operation_file(
     request: Request, slug: str, run_id: str, tenant: Tenant, kashf: Service
 ) -> Any:
     operation = await kashf.operation(tenant, slug, run_id)
-    if operation["kind"] != "export":
+    if not isinstance(operation, DatasetExport):
         raise NotFound(f"{run_id} is an import; it has no file")
-    if operation["state"] != "done":
+    if operation.state != RunState.DONE:
         return JSONResponse(status_code=202, content=_operation_row(request, operation))
-    data = await _media_bytes(_deps(request), operation["file_key"])
+    data = await _media_bytes(_deps(request), operation.file_key)
     return Response(
         data,
         media_type="text/csv; charset=utf-8",
@@ -634,29 +647,73 @@ async def _media_bytes(deps: Deps, key: str) -> bytes:
 # tagging
 
 
+def frame_clock(seconds: float) -> str:
+    """H:MM:SS, truncated to the whole second, as the Kashf documents show times ("0:01:23")."""
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"seconds must be a finite number >= 0, got {seconds}")
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+UNKNOWN_FACE = {"id": 0, "probability": 1.0, "title": "ناآشنا"}  # a face no tag recognises
+
+
+def _tags(found: tuple[TagScore, ...], titles: dict[int, str], unknown: bool) -> list[dict[str, Any]]:
+    """Tags the dataset still has, most probable first; ``unknown``: the unknown face when none."""
+    tags: list[dict[str, Any]] = [
+        {"id": tag.tag_id, "probability": round(tag.probability, 2), "title": titles[tag.tag_id]}
+        for tag in found
+        if tag.tag_id in titles
+    ]
+    tags.sort(key=lambda tag: -tag["probability"])
+    return tags or ([dict(UNKNOWN_FACE)] if unknown else [])
+
+
+def render_tagged(dataset: Dataset, request: TaggingRequest) -> list[dict[str, Any]]:
+    assert request.results is not None
+    titles = {tag.id: tag.title for tag in dataset.tags.values()}
+    faces = dataset.type == DatasetType.FACE
+    answers: list[dict[str, Any]] = []
+    for entry, found in zip(request.inputs, request.results, strict=True):
+        if isinstance(entry, TextInput):
+            answers.append({"content": entry.content, "tags": _tags(found.tags, titles, False)})
+        elif request.kind == TaggingKind.VIDEOS:
+            tags = _tags(found.tags, titles, False)
+            answers.append({"image_url": entry.url, "video_url": entry.url, "tags": tags})
+        elif request.kind.is_video:
+            frames = [
+                {"frame": f.index, "time": frame_clock(f.seconds), "tags": _tags(f.tags, titles, faces)}
+                for f in found.frames
+            ]
+            answers.append({"video_url": entry.url, "frames": frames})
+        else:
+            answers.append({"image_url": entry.url, "tags": _tags(found.tags, titles, faces)})
+    return answers
+
+
 async def _answer(
     request: Request,
     kashf: KashfService,
     tenant: str,
-    found: tuple[Dataset, str, dict[str, Any]],
+    found: tuple[Dataset, TaggingRequest],
     wait: bool,
 ) -> Any:
-    dataset, run_id, doc = found
-    if doc.get("state") == "processing" and wait:
-        latest: dict[str, Any] = doc
+    dataset, doc = found
+    if doc.state == RunState.PROCESSING and wait:
+        latest = doc
 
         async def finished() -> bool:
             nonlocal latest
-            latest = await kashf.request_doc(tenant, dataset.slug, run_id)
-            return latest.get("state") != "processing"
+            latest = await kashf.request_doc(tenant, dataset.slug, doc.id)
+            return latest.state.finished
 
-        await kashf.deps.bus.wait(run_id, finished, kashf.deps.settings.kashf_wait_timeout_s)
+        await kashf.deps.bus.wait(doc.id, finished, kashf.deps.settings.kashf_wait_timeout_s)
         doc = latest
-    if doc.get("state") == "done":
-        return doc["result"]
-    if doc.get("state") == "failed":
+    if doc.state == RunState.DONE:
+        return render_tagged(dataset, doc)
+    if doc.state == RunState.FAILED:
         raise failed_request(doc)
-    return {"state": "processing", "request_id": run_id}
+    return {"state": "processing", "request_id": doc.id}
 
 
 @router.post("/api/tag_texts/")
@@ -664,16 +721,14 @@ async def tag_texts(request: Request, tenant: Tenant, kashf: Service) -> Any:
     body = await parse(request, TagTexts)
     _check_count(_deps(request).settings.kashf_max_inputs, len(body.contents), "contents")
 
-    async def inputs(_: Dataset) -> list[dict[str, Any]]:
-        return [{"content": content} for content in body.contents]
+    async def inputs(_: Dataset) -> list[TaggingInput]:
+        return [TextInput(content=content) for content in body.contents]
 
-    found = await kashf.tagging(tenant, body.dataset, "texts", (DatasetType.TEXT,), body.contents, {}, inputs)
+    found = await kashf.tagging(tenant, body.dataset, TaggingKind.TEXTS, body.contents, None, inputs)
     return await _answer(request, kashf, tenant, found, body.wait)
 
 
-async def _tag_images(
-    request: Request, tenant: str, kashf: KashfService, kind: str, dtype: DatasetType
-) -> Any:
+async def _tag_images(request: Request, tenant: str, kashf: KashfService, kind: TaggingKind) -> Any:
     deps = _deps(request)
     uploads: list[tuple[str, CheckedImage]] = []
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -690,41 +745,46 @@ async def _tag_images(
     _check_count(deps.settings.kashf_max_inputs, len(body.image_urls) + len(uploads), "images")
     identities = body.image_urls + [f"sha256:{image.sha256}" for _, image in uploads]
 
-    async def inputs(dataset: Dataset) -> list[dict[str, Any]]:
-        entries = []
+    async def inputs(dataset: Dataset) -> list[TaggingInput]:
+        entries: list[TaggingInput] = []
         for url in body.image_urls:
             image = await _fetch_image(url, deps)
-            entries.append({"url": url, "media_key": await kashf.store_image(tenant, dataset.slug, image)})
+            entries.append(
+                MediaInput(url=url, media_key=await kashf.store_image(tenant, dataset.slug, image))
+            )
         for name, image in uploads:
-            entries.append({"url": name, "media_key": await kashf.store_image(tenant, dataset.slug, image)})
+            entries.append(
+                MediaInput(url=name, media_key=await kashf.store_image(tenant, dataset.slug, image))
+            )
         return entries
 
-    found = await kashf.tagging(tenant, body.dataset, kind, (dtype,), identities, {}, inputs)
+    found = await kashf.tagging(tenant, body.dataset, kind, identities, None, inputs)
     return await _answer(request, kashf, tenant, found, body.wait)
 
 
 @router.post("/api/tag_images/")
 async def tag_images(request: Request, tenant: Tenant, kashf: Service) -> Any:
-    return await _tag_images(request, tenant, kashf, "images", DatasetType.IMAGE)
+    return await _tag_images(request, tenant, kashf, TaggingKind.IMAGES)
 
 
 @router.post("/api/tag_faces/")
 async def tag_faces(request: Request, tenant: Tenant, kashf: Service) -> Any:
-    return await _tag_images(request, tenant, kashf, "faces", DatasetType.FACE)
+    return await _tag_images(request, tenant, kashf, TaggingKind.FACES)
 
 
-async def _tag_videos(
-    request: Request, tenant: str, kashf: KashfService, kind: str, kinds: tuple[DatasetType, ...]
-) -> Any:
+async def _tag_videos(request: Request, tenant: str, kashf: KashfService, kind: TaggingKind) -> Any:
     deps = _deps(request)
     body = await parse(request, TagVideos)
     _check_count(deps.settings.kashf_max_inputs, len(body.video_urls), "videos")
-    every_ms = body.every_ms if kind != "videos" or "every_ms" in body.model_fields_set else 1000
-    diff = body.min_frame_diff
-    params = {"every_ms": every_ms, "min_frame_diff": diff, "duration": body.duration}
+    videos_default = kind == TaggingKind.VIDEOS and "every_ms" not in body.model_fields_set
+    sampling = VideoSampling(
+        every_ms=1000 if videos_default else body.every_ms,
+        min_frame_diff=body.min_frame_diff,
+        duration=body.duration,
+    )
 
-    async def inputs(dataset: Dataset) -> list[dict[str, Any]]:
-        entries = []
+    async def inputs(dataset: Dataset) -> list[TaggingInput]:
+        entries: list[TaggingInput] = []
         for url in body.video_urls:
             with tempfile.TemporaryDirectory(prefix="shenava-video-") as directory:
                 target = Path(directory) / "video"
@@ -733,10 +793,10 @@ async def _tag_videos(
                 data = target.read_bytes()
             key = f"kashf/{tenant}/{dataset.slug}/videos/{hashlib.sha256(data).hexdigest()}"
             await deps.media.put_bytes(key, data, "video/mp4")
-            entries.append({"url": url, "media_key": key})
+            entries.append(MediaInput(url=url, media_key=key))
         return entries
 
-    found = await kashf.tagging(tenant, body.dataset, kind, kinds, body.video_urls, params, inputs)
+    found = await kashf.tagging(tenant, body.dataset, kind, body.video_urls, sampling, inputs)
     return await _answer(request, kashf, tenant, found, body.wait)
 
 
@@ -747,14 +807,14 @@ async def _check_video(path: Path, url: str) -> None:
 
 @router.post("/api/tag_video_frames/")
 async def tag_video_frames(request: Request, tenant: Tenant, kashf: Service) -> Any:
-    return await _tag_videos(request, tenant, kashf, "video_frames", (DatasetType.IMAGE,))
+    return await _tag_videos(request, tenant, kashf, TaggingKind.VIDEO_FRAMES)
 
 
 @router.post("/api/tag_video_faces/")
 async def tag_video_faces(request: Request, tenant: Tenant, kashf: Service) -> Any:
-    return await _tag_videos(request, tenant, kashf, "video_faces", (DatasetType.FACE,))
+    return await _tag_videos(request, tenant, kashf, TaggingKind.VIDEO_FACES)
 
 
 @router.post("/api/tag_videos/")
 async def tag_videos(request: Request, tenant: Tenant, kashf: Service) -> Any:
-    return await _tag_videos(request, tenant, kashf, "videos", (DatasetType.IMAGE, DatasetType.FACE))
+    return await _tag_videos(request, tenant, kashf, TaggingKind.VIDEOS)

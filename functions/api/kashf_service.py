@@ -24,6 +24,19 @@ from events.models import (
     TaggingRequested,
 )
 from functions.common.bootstrap import Deps
+from functions.common.dataset_runs import (
+    DatasetExport,
+    DatasetImport,
+    ExportParams,
+    ImportParams,
+    Predictions,
+    RunDocuments,
+    RunState,
+    TaggingInput,
+    TaggingKind,
+    TaggingRequest,
+    VideoSampling,
+)
 from functions.common.datasets import (
     Dataset,
     DatasetRepository,
@@ -35,15 +48,12 @@ from functions.common.datasets import (
     check_slug,
     identity_of_image,
     identity_of_text,
+    image_key,
     media_prefix,
-    operation_key,
-    predictions_key,
-    request_key,
 )
 from functions.common.errors import BadRequest, Conflict, NotFound, Unprocessable
 from functions.common.images import CheckedImage
 from functions.common.jobs import new_job_id
-from functions.common.state_store import AlreadyExists
 
 PAGE_SIZE = 50
 Publish = Callable[[DatasetEvent], Awaitable[None]]
@@ -90,9 +100,13 @@ def render_item(item: Item, kind: DatasetType, media_base: str) -> dict[str, Any
 
 
 def request_id(
-    tenant: str, dataset: Dataset, kind: str, identities: list[str], params: dict[str, Any]
+    tenant: str, dataset: Dataset, kind: TaggingKind, identities: list[str], sampling: VideoSampling | None
 ) -> str:
-    body = json.dumps([tenant, dataset.slug, dataset.version, kind, identities, params], ensure_ascii=False)
+    """The name of a tagging request: a hash of what it asks (as earlier versions named them)."""
+    params = sampling.model_dump() if sampling is not None else {}
+    body = json.dumps(
+        [tenant, dataset.slug, dataset.version, kind.value, identities, params], ensure_ascii=False
+    )
     return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
@@ -100,6 +114,7 @@ class KashfService:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.repo = DatasetRepository(deps.state)
+        self.runs = RunDocuments(deps.state)
 
     async def publish(self, event: DatasetEvent) -> None:
         await self.deps.bus.publish(event)
@@ -117,7 +132,7 @@ class KashfService:
     async def datasets(self, tenant: str) -> list[Dataset]:
         return sorted(await self.repo.all(tenant), key=lambda d: d.created_at)
 
-    async def info(self, tenant: str, slug: str) -> tuple[Dataset, list[Item], dict[str, Any]]:
+    async def info(self, tenant: str, slug: str) -> tuple[Dataset, list[Item], Predictions]:
         dataset = await self.repo.get(tenant, slug)
         items = await self.repo.items(tenant, slug)
         predictions = await self._predictions(tenant, dataset)
@@ -126,11 +141,8 @@ class KashfService:
     async def report_count(self, tenant: str, slug: str) -> int:
         return sum(len(item.reports) for item in await self.repo.items(tenant, slug))
 
-    async def _predictions(self, tenant: str, dataset: Dataset) -> dict[str, Any]:
-        if not dataset.version:
-            return {}
-        doc = await self.repo.get_json(predictions_key(tenant, dataset.slug, dataset.version))
-        return (doc or {}).get("tags", {})
+    async def _predictions(self, tenant: str, dataset: Dataset) -> Predictions:
+        return await self.runs.predictions(tenant, dataset.slug, dataset.version)
 
     # tags
 
@@ -211,7 +223,7 @@ class KashfService:
         return answers
 
     async def store_image(self, tenant: str, slug: str, image: CheckedImage) -> str:
-        key = f"{media_prefix(tenant, slug)}images/{image.sha256}"
+        key = image_key(tenant, slug, image.sha256)
         await self.deps.media.put_bytes(key, image.data, image.content_type)
         return key
 
@@ -247,7 +259,7 @@ class KashfService:
         doubted: set[int] | None = None
         if notsure:
             predictions = await self._predictions(tenant, dataset)
-            doubted = set(predictions.get(str(tag_id), {}).get("notsure", []))
+            doubted = set(predictions.of(tag_id).notsure)
         rows = []
         for item in reversed(items):  # newest first
             label = item.label(tag_id)
@@ -262,11 +274,11 @@ class KashfService:
         self, tenant: str, slug: str, tag_id: int, media_base: str
     ) -> list[dict[str, Any]]:
         dataset = await self.tag_in(tenant, tag_id, slug)
-        predicted = (await self._predictions(tenant, dataset)).get(str(tag_id), {}).get("predicted", [])
-        found = await self.repo.items_by_id(tenant, slug, [int(row[0]) for row in predicted])
+        predicted = (await self._predictions(tenant, dataset)).of(tag_id).predicted
+        found = await self.repo.items_by_id(tenant, slug, [item_id for item_id, _ in predicted])
         rows = []
         for item_id, probability in predicted:
-            item = found.get(int(item_id))
+            item = found.get(item_id)
             if item is not None:
                 rendered = next(iter(render_item(item, dataset.type, media_base).values()))
                 rows.append(rendered | {"probability": probability, "reported": item.label(tag_id)})
@@ -343,99 +355,82 @@ class KashfService:
         await self.repo.change(tenant, slug, claim)
         return run_id
 
-    async def export(self, tenant: str, slug: str, params: dict[str, Any], media_base: str) -> dict[str, Any]:
+    async def export(self, tenant: str, slug: str, params: ExportParams, media_base: str) -> DatasetExport:
         await self.repo.get(tenant, slug)
         run_id = new_job_id()
-        operation = {
-            "id": run_id,
-            "kind": "export",
-            "dataset": slug,
-            "state": "waiting",
-            "params": params,
-            "media_base": media_base,
-            "file_key": f"{media_prefix(tenant, slug)}exports/{run_id}.csv",
-            "created_at": self.deps.clock().isoformat(),
-        }
-        await self.repo.put_json(operation_key(tenant, slug, run_id), operation)
+        operation = DatasetExport(
+            id=run_id,
+            dataset=slug,
+            params=params,
+            media_base=media_base,
+            file_key=f"{media_prefix(tenant, slug)}exports/{run_id}.csv",
+            created_at=self.deps.clock(),
+        )
+        await self.runs.create_operation(tenant, operation)
         await self.publish(DatasetExportRequested.for_run(tenant, slug, run_id))
         return operation
 
-    async def import_csv(self, tenant: str, slug: str, data: bytes, params: dict[str, Any]) -> dict[str, Any]:
+    async def import_csv(self, tenant: str, slug: str, data: bytes, params: ImportParams) -> DatasetImport:
         await self.repo.get(tenant, slug)
         run_id = new_job_id()
         file_key = f"{media_prefix(tenant, slug)}imports/{run_id}.csv"
         await self.deps.media.put_bytes(file_key, data, "text/csv")
-        operation = {
-            "id": run_id,
-            "kind": "import",
-            "dataset": slug,
-            "state": "waiting",
-            "params": params,
-            "file_key": file_key,
-            "created_at": self.deps.clock().isoformat(),
-        }
-        await self.repo.put_json(operation_key(tenant, slug, run_id), operation)
+        operation = DatasetImport(
+            id=run_id, dataset=slug, params=params, file_key=file_key, created_at=self.deps.clock()
+        )
+        await self.runs.create_operation(tenant, operation)
         await self.publish(DatasetImportRequested.for_run(tenant, slug, run_id))
         return operation
 
-    async def operation(self, tenant: str, slug: str, run_id: str) -> dict[str, Any]:
+    async def operation(self, tenant: str, slug: str, run_id: str) -> DatasetExport | DatasetImport:
         await self.repo.get(tenant, slug)
-        doc = await self.repo.get_json(operation_key(tenant, slug, run_id))
-        if doc is None:
+        operation = await self.runs.operation(tenant, slug, run_id)
+        if operation is None:
             raise NotFound(f"dataset {slug!r} has no export or import {run_id!r}")
-        return doc
+        return operation
 
     async def tagging(
         self,
         tenant: str,
         slug: str,
-        kind: str,
-        kinds: tuple[DatasetType, ...],
+        kind: TaggingKind,
         identities: list[str],
-        params: dict[str, Any],
-        inputs: Callable[[Dataset], Awaitable[list[dict[str, Any]]]],
-    ) -> tuple[Dataset, str, dict[str, Any]]:
+        sampling: VideoSampling | None,
+        inputs: Callable[[Dataset], Awaitable[list[TaggingInput]]],
+    ) -> tuple[Dataset, TaggingRequest]:
         """Find or start the tagging request; ``inputs`` (fetching, storing) runs only to start one."""
         dataset = await self.repo.get(tenant, slug)
-        if dataset.type not in kinds:
+        if dataset.type not in kind.dataset_types:
             raise BadRequest(
-                f"dataset {slug!r} holds {dataset.type.value} data; {kind} needs "
-                f"{' or '.join(k.value for k in kinds)}"
+                f"dataset {slug!r} holds {dataset.type.value} data; {kind.value} needs "
+                f"{' or '.join(k.value for k in kind.dataset_types)}"
             )
         if not dataset.version:
             raise BadRequest(f"dataset {slug!r} has not been trained yet; call train_dataset first")
-        run_id = request_id(tenant, dataset, kind, identities, params)
-        key = request_key(tenant, slug, run_id)
-        existing = await self.repo.get_json(key)
-        if existing is not None and existing.get("state") != "failed":
-            return dataset, run_id, existing
-        created = self.deps.clock().isoformat()
-        doc = {
-            "id": run_id,
-            "kind": kind,
-            "state": "processing",
-            "version": dataset.version,
-            "params": params,
-            "inputs": await inputs(dataset),
-            "created_at": created,
-        }
-        try:
-            if existing is None:
-                await self.deps.state.create(key, doc)
-            else:
-                await self.deps.state.put(key, doc)  # a failed request is tried again
-        except AlreadyExists:
-            found = await self.repo.get_json(key)
-            return dataset, run_id, found or doc
-        await self.publish(TaggingRequested.for_run(tenant, slug, run_id, attempt=created))
-        return dataset, run_id, doc
+        run_id = request_id(tenant, dataset, kind, identities, sampling)
+        existing = await self.runs.tagging(tenant, slug, run_id)
+        if existing is not None and existing.state != RunState.FAILED:
+            return dataset, existing
+        request = TaggingRequest(
+            id=run_id,
+            kind=kind,
+            version=dataset.version,
+            params=sampling,
+            inputs=tuple(await inputs(dataset)),
+            created_at=self.deps.clock(),
+        )
+        stored, started = await self.runs.start_tagging(tenant, slug, request)
+        if started:
+            attempt = request.created_at.isoformat()
+            await self.publish(TaggingRequested.for_run(tenant, slug, run_id, attempt=attempt))
+        return dataset, stored
 
-    async def request_doc(self, tenant: str, slug: str, run_id: str) -> dict[str, Any]:
-        doc = await self.repo.get_json(request_key(tenant, slug, run_id))
-        if doc is None:
+    async def request_doc(self, tenant: str, slug: str, run_id: str) -> TaggingRequest:
+        found = await self.runs.tagging(tenant, slug, run_id)
+        if found is None:
             raise NotFound(f"tagging request {run_id} is gone")
-        return doc
+        return found
 
 
-def failed_request(doc: dict[str, Any]) -> Unprocessable:
-    return Unprocessable(f"tagging failed: {doc.get('failure_reason') or 'unknown reason'}")
+def failed_request(request: TaggingRequest) -> Unprocessable:
+    return Unprocessable(f"tagging failed: {request.failure_reason or 'unknown reason'}")

@@ -34,7 +34,6 @@ from functions.common.state_store import AlreadyExists, Document, StateStore, up
 
 SHARDS = 16
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-UNKNOWN_FACE = (0, "ناآشنا")  # Kashf's answer for a face no tag recognises
 
 
 class DatasetType(StrEnum):
@@ -187,6 +186,11 @@ def tag_index_key(tenant: str, tag_id: int) -> str:
 def media_prefix(tenant: str, slug: str) -> str:
     """Where a dataset's images, tagging inputs and exports live in the media bucket."""
     return f"kashf/{tenant}/{slug}/"
+
+
+def image_key(tenant: str, slug: str, sha256: str) -> str:
+    """A dataset image (reported or to tag) in the media bucket, by its content."""
+    return f"{media_prefix(tenant, slug)}images/{sha256}"
 
 
 class DatasetRepository:

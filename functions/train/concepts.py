@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from events.errors import PoisonError, RetryableError
+from functions.common.dataset_runs import TagScore
 from functions.common.datasets import Dataset, DatasetRepository, DatasetType, Item, model_key
 from functions.train.learner import TagModel, TagRun, train_tag
 
@@ -94,15 +95,14 @@ class Bundle:
             for tag_id, model in self.models.items()
         }
 
-    def tags_at(self, scores: dict[int, Any], row: int, titles: dict[int, str]) -> list[dict[str, Any]]:
-        """Row ``row``'s tags at or above their thresholds (tags deleted since training left out),
-        most probable first: Kashf's ``{"id", "probability", "title"}``."""
-        found: list[dict[str, Any]] = [
-            {"id": tag_id, "probability": round(float(values[row]), 2), "title": titles[tag_id]}
+    def scores_at(self, scores: dict[int, Any], row: int) -> tuple[TagScore, ...]:
+        """Row ``row``'s tags at or above their thresholds, most probable first."""
+        found = [
+            TagScore(tag_id=tag_id, probability=round(float(values[row]), 4))
             for tag_id, values in scores.items()
-            if tag_id in titles and values[row] >= self.models[tag_id].threshold
+            if values[row] >= self.models[tag_id].threshold
         ]
-        return sorted(found, key=lambda tag: -tag["probability"])
+        return tuple(sorted(found, key=lambda tag: -tag.probability))
 
     def text_features(self, texts: list[str]) -> Matrix:
         return self.featurizer.transform(texts)
@@ -155,7 +155,8 @@ async def load_bundle(repo: DatasetRepository, tenant: str, dataset: Dataset) ->
 async def tag_texts(
     repo: DatasetRepository, tenant: str, slug: str, texts: list[str]
 ) -> list[list[dict[str, Any]]]:
-    """Each text's tags (id, title, probability) above their thresholds, by the dataset's latest models."""
+    """Each text's tags above their thresholds by the dataset's latest models, as TRD's
+    ``task_results`` carry them: ``{"id", "probability", "title"}``, most probable first."""
     dataset = await repo.get(tenant, slug)
     if dataset.type != DatasetType.TEXT:
         raise PoisonError(f"dataset {slug!r} holds {dataset.type.value} data, not text")
@@ -163,5 +164,12 @@ async def tag_texts(
     if not texts:
         return []
     scores = await asyncio.to_thread(bundle.probabilities, bundle.text_features(texts))
-    titles = {int(tag_id): tag.title for tag_id, tag in dataset.tags.items()}
-    return [bundle.tags_at(scores, row, titles) for row in range(len(texts))]
+    titles = {tag.id: tag.title for tag in dataset.tags.values()}
+    return [
+        [
+            {"id": tag.tag_id, "probability": round(tag.probability, 2), "title": titles[tag.tag_id]}
+            for tag in bundle.scores_at(scores, row)
+            if tag.tag_id in titles
+        ]
+        for row in range(len(texts))
+    ]

@@ -11,6 +11,7 @@ import pytest
 from events.models import DatasetTrainRequested, DatasetWorkDone, TaggingRequested
 from functions.api.kashf_service import KashfService
 from functions.common.bootstrap import Deps
+from functions.common.dataset_runs import RunState, TaggingInput, TaggingKind, TextInput
 from functions.common.datasets import DatasetRepository, DatasetState, DatasetType, dataset_key
 from functions.common.errors import BadRequest, Conflict
 from functions.common.state_store import MemoryStateStore
@@ -122,26 +123,24 @@ async def test_tagging_uses_the_trained_version_and_names_the_tags(deps: Deps) -
     await kashf.train(TENANT, "topics")
     await handle(bus.events[-1], deps)
 
-    async def inputs(_: Any) -> list[dict[str, Any]]:
-        return [{"content": "بانک مرکزی قیمت دلار"}]
+    async def inputs(_: Any) -> list[TaggingInput]:
+        return [TextInput(content="بانک مرکزی قیمت دلار")]
 
-    _, run_id, doc = await kashf.tagging(
-        TENANT, "topics", "texts", (DatasetType.TEXT,), ["بانک مرکزی قیمت دلار"], {}, inputs
-    )
-    assert doc["state"] == "processing"
+    ask = (TENANT, "topics", TaggingKind.TEXTS, ["بانک مرکزی قیمت دلار"], None, inputs)
+    _, doc = await kashf.tagging(*ask)
+    assert doc.state == RunState.PROCESSING
     assert isinstance(bus.events[-1], TaggingRequested)
     await handle(bus.events[-1], deps)
-    done = await kashf.request_doc(TENANT, "topics", run_id)
-    assert done["state"] == "done"
-    (answer,) = done["result"]
-    assert answer["content"] == "بانک مرکزی قیمت دلار"
-    assert all(tag["id"] in tags.values() and tag["title"] in TEXTS for tag in answer["tags"])
+    done = await kashf.request_doc(TENANT, "topics", doc.id)
+    assert done.state == RunState.DONE and done.results is not None
+    (answer,) = done.results
+    assert answer.tags and all(
+        tag.tag_id in tags.values() and 0 <= tag.probability <= 1 for tag in answer.tags
+    )
     # the same request again finds the finished one and queues nothing
     queued = len(bus.events)
-    _, again, found = await kashf.tagging(
-        TENANT, "topics", "texts", (DatasetType.TEXT,), ["بانک مرکزی قیمت دلار"], {}, inputs
-    )
-    assert again == run_id and found["state"] == "done" and len(bus.events) == queued
+    _, found = await kashf.tagging(*ask)
+    assert found.id == doc.id and found.state == RunState.DONE and len(bus.events) == queued
 
 
 async def test_training_needs_reports_on_active_tags(deps: Deps) -> None:
@@ -161,20 +160,21 @@ async def test_a_failed_tagging_request_asked_again_is_queued_under_a_new_messag
     await kashf.train(TENANT, "topics")
     await handle(bus.events[-1], deps)
 
-    async def inputs(_: Any) -> list[dict[str, Any]]:
-        return [{"content": "فوتبال"}]
+    async def inputs(_: Any) -> list[TaggingInput]:
+        return [TextInput(content="فوتبال")]
 
-    ask = (TENANT, "topics", "texts", (DatasetType.TEXT,), ["فوتبال"], {}, inputs)
-    _, run_id, _ = await kashf.tagging(*ask)
+    ask = (TENANT, "topics", TaggingKind.TEXTS, ["فوتبال"], None, inputs)
+    _, first_doc = await kashf.tagging(*ask)
+    run_id = first_doc.id
     first = bus.events[-1]
     (outcome,) = await on_failure(first, deps, "the worker gave up")
-    assert (await kashf.request_doc(TENANT, "topics", run_id))["state"] == "failed"
+    assert (await kashf.request_doc(TENANT, "topics", run_id)).state == RunState.FAILED
     deps.clock = lambda: first.time.replace(year=first.time.year + 1)  # asked again later
-    _, again, doc = await kashf.tagging(*ask)
+    _, doc = await kashf.tagging(*ask)
     retry = bus.events[-1]
     # the same request (an identical call finds it), but a message the stream will not drop as a repeat
-    assert again == run_id and doc["state"] == "processing"
+    assert doc.id == run_id and doc.state == RunState.PROCESSING
     assert retry.run_id == run_id and retry.id != first.id
     (finished,) = await handle(retry, deps)
     assert finished.id != outcome.id  # its outcome wakes waiters too
-    assert (await kashf.request_doc(TENANT, "topics", run_id))["state"] == "done"
+    assert (await kashf.request_doc(TENANT, "topics", run_id)).state == RunState.DONE
