@@ -87,7 +87,7 @@ async def stream(pipeline: Pipeline, wav: Path, paced: bool) -> StreamRun:
     data = wav.read_bytes()
     windows = [data[i : i + WINDOW] for i in range(0, len(data), WINDOW)]
     uri = pipeline.api_url.replace("http://", "ws://") + WS_PATH + "?language=en"
-    run = StreamRun()
+    run, sent = StreamRun(), set()
     async with connect(uri, additional_headers={"Authorization": f"Token {pipeline.api_key}"}) as ws:
         started = time.monotonic()
         for n, window in enumerate(windows):
@@ -97,10 +97,12 @@ async def stream(pipeline: Pipeline, wav: Path, paced: bool) -> StreamRun:
             reply = json.loads(await ws.recv())
             if "segment_id" in reply:
                 run.arrivals.append((time.monotonic() - started, reply["start"]))
+                sent.add(reply["segment_id"])
         last_sent = time.monotonic()
         await ws.send("finalize")
-        while "segment_id" in (reply := json.loads(await ws.recv())):
-            run.arrivals.append((time.monotonic() - started, reply["start"]))
+        final = json.loads(await ws.recv())  # the whole transcript: count the segments not yet heard
+        at = time.monotonic() - started
+        run.arrivals += [(at, s["start"]) for s in final["segments"] if s["segment_id"] not in sent]
         run.wall_s, run.after_end_s = time.monotonic() - started, time.monotonic() - last_sent
     return run
 

@@ -268,7 +268,7 @@ async def _result(request: Request, svc: JobService, job: JobDocument) -> dict[s
     return render_task(media_url(request, job), duration, transcript)
 
 
-def media_url(request: Request, job: JobDocument) -> str:
+def media_url(request: Request | WebSocket, job: JobDocument) -> str:
     """A URL task's own URL; for uploads and streams, where the owner can fetch the file."""
     if job.source == URL_SOURCE and job.tag:
         return job.tag
@@ -314,7 +314,9 @@ async def live(websocket: WebSocket, language: str | None = None) -> None:
     except ApiError as exc:
         await _refuse(websocket, exc.message, CLOSE_POLICY)
         return
-    await StreamSession(websocket, service(websocket), tenant, chosen).run()
+    await StreamSession(
+        websocket, service(websocket), tenant, chosen, lambda job: media_url(websocket, job)
+    ).run()
 
 
 async def _ws_tenant(websocket: WebSocket) -> str:

@@ -2,8 +2,11 @@
 
 The client sends a WAV file in binary windows and reads one reply per window:
 ``{"state": "PENDING"}`` or the next finished segment ``{"segment_id", "text", "start", "end"}``.
-The text ``finalize`` ends the stream: the server sends every remaining segment, then
-``{"state": "SUCCESS", "task_id": …}`` (the stream's job, pollable like any task) and closes.
+The text ``finalize`` ends the stream and is answered by **one** message, then a close: the
+document's client reads exactly one reply to ``finalize`` and keeps only that, so the reply holds
+the whole transcript, in the shape of a task's result (``media_url``, ``duration``, ``segments``,
+each segment as the per-window replies give it, ids from 1) plus ``{"state": "SUCCESS",
+"task_id": …}`` (the stream's job, pollable like any task).
 Errors are ``{"state": "FAILURE", "detail": …}`` followed by a close with a code that says why.
 
 How the audio becomes segments, and why this way:
@@ -38,6 +41,7 @@ import contextlib
 import logging
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,7 +53,7 @@ from functions.api.service import JobService, Submission
 from functions.api.stream_vad import RATE, Audio, Utterance, UtteranceCutter
 from functions.api.wav_stream import WavFormat, WavHeaderError, WavStreamReader, pcm_to_mono, wav_header
 from functions.common.errors import ApiError
-from functions.common.jobs import JobStatus, RecognitionOptions
+from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
 from functions.common.render_harf import display_text, hms
 from functions.common.transcript import Segment, Word
 
@@ -70,8 +74,16 @@ class StreamClosed(Exception):
 
 
 class StreamSession:
-    def __init__(self, ws: WebSocket, svc: JobService, tenant: str, language: str | None) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        svc: JobService,
+        tenant: str,
+        language: str | None,
+        media_url: Callable[[JobDocument], str],
+    ) -> None:
         self.ws, self.svc, self.tenant, self.language = ws, svc, tenant, language
+        self.media_url = media_url  # where the stream's recording is served (the dialect's path)
         self.settings = svc.deps.settings
         self.reader = WavStreamReader()
         self.cutter = UtteranceCutter(
@@ -240,13 +252,22 @@ class StreamSession:
         while self.inflight:
             await asyncio.wait({self.inflight[0]})
             self._collect()
-            while self.ready:
-                await self.ws.send_json(self.ready.popleft())
-        task_id = await self._store(fmt)
-        await self.ws.send_json({"state": "SUCCESS", "task_id": task_id})
+        job = await self._store(fmt)
+        await self.ws.send_json(self._final_reply(job))
         await self.ws.close(CLOSE_NORMAL)
 
-    async def _store(self, fmt: WavFormat) -> str:
+    def _final_reply(self, job: JobDocument) -> dict[str, Any]:
+        """The whole stream in one message: segments sent before ``finalize`` are repeated, since
+        the document's client overwrites each reply with the next and reads one after finalize."""
+        return {
+            "state": "SUCCESS",
+            "task_id": job.id,
+            "media_url": self.media_url(job),
+            "duration": hms(job.media.duration),
+            "segments": [self._render(segment, n) for n, segment in enumerate(self.kept, start=1)],
+        }
+
+    async def _store(self, fmt: WavFormat) -> JobDocument:
         """The whole stream as one completed job: its WAV and the segments that were sent."""
         assert self.spool is not None and self.spool_path is not None
         self.spool.seek(0)
@@ -265,7 +286,7 @@ class StreamSession:
             job = await self.svc.store_transcribed(submission, self.kept, self.language or self.detected)
         except ApiError as exc:
             raise StreamClosed(f"the stream could not be stored: {exc}", CLOSE_ERROR) from exc
-        return job.id
+        return job
 
     async def _close_with(self, detail: str, code: int) -> None:
         log.info("stream closed: %s", detail, extra={"tenant": self.tenant})

@@ -5,6 +5,11 @@ Arabic yeh (ي U+064A), alef maksura (ى U+0649) or kaf (ك U+0643) where Persia
 and keheh (ک U+06A9). They look alike but search, sort and compare differently, so Persian output
 is mapped to the Persian letters. Digits are left as they are: Persian, Arabic-Indic and Latin
 digits are all what was spoken, and converting them is the reader's choice, not ours.
+
+Whisper also writes Arabic vowel marks now and then (fatha, kasra, damma, sukun, shadda, tanwin,
+the dagger alef). Persian writing leaves them out, so a word with them neither matches nor sorts
+with the same word without: they are removed like the Arabic letters are replaced. Hamza and
+madda marks stay: they are part of letters (ۀ, آ written as two code points), not vowels.
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ ARABIC_TO_PERSIAN = str.maketrans(
 )
 
 
+# U+064B..U+0652: fathatan, dammatan, kasratan, fatha, damma, kasra, shadda, sukun; U+0670: dagger alef
+VOWEL_MARKS = str.maketrans(dict.fromkeys([*map(chr, range(0x064B, 0x0653)), "\u0670"]))
+
+
 def persian_display(text: str) -> str:
-    """Arabic yeh / alef maksura / kaf → Persian yeh / keheh; everything else untouched."""
-    return text.translate(ARABIC_TO_PERSIAN)
+    """Arabic yeh / alef maksura / kaf → Persian yeh / keheh, vowel marks removed; nothing else."""
+    return text.translate(ARABIC_TO_PERSIAN).translate(VOWEL_MARKS)

@@ -49,11 +49,17 @@ LIVE_SENTENCES = [
     "Please remember to lock the doors when you leave.",
     "Thank you all for coming today.",
 ]
+PERSIAN_LIVE = [
+    "سازمان بهداشت جهانی اعلام کرد",
+    "وضعیت بیماری در کشور بهتر شده است",
+    "مردم باید همچنان مراقب سلامت خود باشند",
+]
 WINDOW = 32_000  # bytes per message, as in the document's sample: one second of 16 kHz mono
 WER_LIMIT = 0.25  # base int8 model on VAD-cut utterances: measured 0.11-0.16 (as one file: 0.08)
 H_MM_SS = re.compile(r"^\d+:\d\d:\d\d$")
 PERSIAN_LETTERS = re.compile(r"[\u0600-\u06ff]")
 ARABIC_ONLY = re.compile(r"[\u064a\u0649\u0643]")  # Arabic yeh, alef maksura, kaf
+DIACRITICS = re.compile(r"[\u064b-\u0652\u0670]")  # tanwin, fatha, damma, kasra, shadda, sukun, dagger alef
 
 
 def ffmpeg(*args: str) -> None:
@@ -76,6 +82,7 @@ class Media:
     persian_mp4: Path
     silent_mp4: Path
     live_wav: Path
+    persian_live_wav: Path
 
 
 @pytest.fixture(scope="module")
@@ -88,16 +95,18 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
            "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(tmp / "persian.mp4"))  # fmt: skip
     ffmpeg("-f", "lavfi", "-i", "color=c=red:s=160x120:d=2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
            str(tmp / "silent.mp4"))  # fmt: skip
-    return Media(wav, tmp / "persian.mp3", tmp / "persian.mp4", tmp / "silent.mp4", live_recording(tmp))
+    live = recording(tmp, "live", LIVE_SENTENCES, "en-us", 0.4)
+    persian_live = recording(tmp, "fa-live", PERSIAN_LIVE, "fa", 1.0)
+    return Media(wav, tmp / "persian.mp3", tmp / "persian.mp4", tmp / "silent.mp4", live, persian_live)
 
 
-def live_recording(tmp: Path) -> Path:
-    """About 30 s of English: the sentences, each after a short breath (0.4 s)."""
+def recording(tmp: Path, name: str, sentences: list[str], voice: str, pause_s: float) -> Path:
+    """The sentences, each after a pause (English: about 30 s with 0.4 s breaths)."""
     pcm = b""
-    for i, sentence in enumerate(LIVE_SENTENCES):
-        with wave.open(str(espeak_wav(sentence, "en-us", tmp / f"live-{i}.wav", delay_s=0.4))) as w:
+    for i, sentence in enumerate(sentences):
+        with wave.open(str(espeak_wav(sentence, voice, tmp / f"{name}-{i}.wav", delay_s=pause_s))) as w:
             pcm += w.readframes(w.getnframes())
-    path = tmp / "live.wav"
+    path = tmp / f"{name}.wav"
     path.write_bytes(wav_header(WavFormat(1, 16000), len(pcm)) + pcm)
     return path
 
@@ -208,11 +217,16 @@ async def stream_live(pipeline: Pipeline, wav: Path) -> tuple[list[Heard], dict[
             if "segment_id" in reply:
                 heard.append(Heard(reply, time.monotonic() - started, True))
         await ws.send("finalize")
-        while "segment_id" in (reply := json.loads(await asyncio.wait_for(ws.recv(), 300))):
-            heard.append(Heard(reply, time.monotonic() - started, False))
+        final = json.loads(await asyncio.wait_for(ws.recv(), 300))  # one reply: the whole transcript
+        before = {h.segment["segment_id"] for h in heard}
+        heard += [
+            Heard(s, time.monotonic() - started, False)
+            for s in final["segments"]
+            if s["segment_id"] not in before
+        ]
         with pytest.raises(ConnectionClosedOK):
             await ws.recv()
-    return heard, reply
+    return heard, final
 
 
 async def test_live_segments_arrive_while_streaming_in_order(
@@ -220,6 +234,7 @@ async def test_live_segments_arrive_while_streaming_in_order(
 ) -> None:
     heard, final = await stream_live(pipeline, media.live_wav)
     assert final["state"] == "SUCCESS" and final["task_id"]
+    assert final["segments"] == [h.segment for h in heard]  # finalize's reply repeats them all
     assert seconds_of(media.live_wav) > 28
     assert [h.segment["segment_id"] for h in heard] == list(range(1, len(heard) + 1))
     assert sum(h.before_finalize for h in heard) >= len(heard) // 2, [(h.at, h.segment) for h in heard]
@@ -239,3 +254,57 @@ async def test_live_segments_arrive_while_streaming_in_order(
     assert [s["text"] for s in task["segments"]] == [h.segment["text"] for h in heard]
     served = await api.get(task["media_url"])
     assert served.status_code == 200 and served.content == media.live_wav.read_bytes()
+
+
+def documents_client(uri: str, key: str, path: Path) -> str:
+    """Harf's sample client as printed, but for one spelling: websocket-client takes the headers
+    as ``header=``; the document's ``headers=`` is not an option and sends no Authorization."""
+    from websocket import create_connection
+
+    headers = {"Authorization": f"Token {key}"}
+    ws = create_connection(uri, header=headers)
+    with open(path, "rb") as f:
+        bs = f.read()
+    window_size = 32000
+    number_of_window = (len(bs) + 1) // window_size
+    for i in range(number_of_window):
+        ws.send_binary(bs[window_size * i : window_size * (i + 1)])
+        data = ws.recv()
+    ws.send("finalize")
+    data = ws.recv()
+    ws.close()
+    return str(data)
+
+
+def documents_headers_spelling(uri: str, key: str) -> str:
+    from websocket import create_connection
+
+    ws = create_connection(uri, headers={"Authorization": f"Token {key}"})  # as the document writes it
+    try:
+        return str(ws.recv())
+    finally:
+        ws.close()
+
+
+async def test_the_documents_client_ends_holding_the_whole_persian_transcript(
+    pipeline: Pipeline, api: httpx.AsyncClient, media: Media
+) -> None:
+    uri = pipeline.api_url.replace("http://", "ws://") + WS_PATH
+    refused = json.loads(await asyncio.to_thread(documents_headers_spelling, uri, pipeline.api_key))
+    assert refused["state"] == "FAILURE" and "Authorization" in refused["detail"]
+
+    held = json.loads(
+        await asyncio.to_thread(documents_client, uri, pipeline.api_key, media.persian_live_wav)
+    )
+    assert held["state"] == "SUCCESS", held
+    assert seconds_of(media.persian_live_wav) > 12
+    assert len(held["segments"]) >= 2, held  # three sentences, each after a one-second pause
+    assert [s["segment_id"] for s in held["segments"]] == list(range(1, len(held["segments"]) + 1))
+    text = " ".join(s["text"] for s in held["segments"])
+    assert PERSIAN_LETTERS.search(text) and not ARABIC_ONLY.search(text) and not DIACRITICS.search(text), text
+    # What the client holds is the whole task: polling its id answers the same segments.
+    [task] = (await api.post(URL, json={"task_ids": [held["task_id"]], "wait": False})).json()
+    assert [(s["start"], s["end"], s["text"]) for s in task["segments"]] == [
+        (s["start"], s["end"], s["text"]) for s in held["segments"]
+    ]
+    assert task["media_url"] == held["media_url"] and task["duration"] == held["duration"]

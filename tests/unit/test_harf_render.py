@@ -43,6 +43,16 @@ def test_arabic_yeh_and_kaf_become_persian_and_digits_stay() -> None:
     assert persian_display(already) == already
 
 
+def test_vowel_marks_are_removed_so_a_line_reads_as_the_document_prints_it() -> None:
+    # the document's second line, as Whisper sometimes writes it: fatha, kasra, damma, sukun,
+    # shadda and tanwin on top of the Arabic yeh and kaf
+    marked = "يِكي را اَز حُكَما شِنيدَم كِه مي گُفْت"
+    assert persian_display(marked) == "یکی را از حکما شنیدم که می گفت"
+    assert persian_display("لطفاً مُدّت") == "لطفا مدت"
+    decomposed = "\u0627\u0653 \u0647\u0654"  # آ and ۀ as letter + madda / hamza above
+    assert persian_display(decomposed) == decomposed  # those marks make letters: they stay
+
+
 def test_only_persian_text_is_normalised() -> None:
     assert display_text("  كتاب   يك ", "fa") == "کتاب یک"
     assert display_text("كتاب", "ar") == "كتاب"  # Arabic stays Arabic

@@ -8,6 +8,7 @@ clean-up are checked here, and speech recognition in ``tests/integration/test_ha
 from __future__ import annotations
 
 import asyncio
+import json
 import struct
 import tempfile
 import wave
@@ -29,6 +30,7 @@ from functions.api.wav_stream import WavFormat, WavHeaderError, WavStreamReader,
 from functions.common.apikeys import create_key
 from functions.common.jobs import JobDocument, JobRepository, JobStatus, result_key
 from functions.common.media_store import upload_key
+from functions.common.render_harf import hms
 from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.common.transcript import Segment, Transcript
@@ -195,27 +197,53 @@ def test_a_stream_gets_its_segments_in_order_and_is_kept_as_a_job(live: Live, sp
             ws.send_bytes(window)
             replies.append(ws.receive_json())
         ws.send_text("finalize")
-        while (reply := ws.receive_json()).get("state") != "SUCCESS":
-            replies.append(reply)
+        final = ws.receive_json()
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
     assert closed.value.code == 1000
-    segments = [r for r in replies if "segment_id" in r]
+    early = [r for r in replies if "segment_id" in r]
     assert all(r == {"state": "PENDING"} for r in replies if "segment_id" not in r)
+    assert final["state"] == "SUCCESS"
+    segments = final["segments"]
     assert [s["segment_id"] for s in segments] == [1, 2, 3]
     assert [s["text"] for s in segments] == ["utterance 1", "utterance 2", "utterance 3"]
+    assert segments[: len(early)] == early  # what came before finalize, repeated as it was sent
     starts = [s["start"] for s in segments]
     assert starts[0] == "0:00:01" and starts == sorted(set(starts))  # in stream time, after each pause
     [stream] = live.jobs()  # the utterance jobs are gone, the stream stays
-    assert stream.id == reply["task_id"] and stream.source == "harf-stream"
+    assert stream.id == final["task_id"] and stream.source == "harf-stream"
+    assert final["media_url"].endswith(f"/api/transcribe_files/media/{stream.id}/stream.wav")
     assert stream.status == JobStatus.COMPLETED and stream.media.duration == pytest.approx(
         len(spoken) / 32000, 0.01
     )
+    assert final["duration"] == hms(stream.media.duration)
     assert stream.media.key in live.media.stored_keys()
     result = live.client.portal.call(live.state.get, result_key("acme", stream.id))  # type: ignore[union-attr]
     assert result is not None and [s["text"].strip() for s in result[0]["segments"]] == [
         "utterance 1", "utterance 2", "utterance 3",
     ]  # fmt: skip
+
+
+def test_the_documents_client_ends_holding_the_whole_transcript(live: Live, spoken: bytes) -> None:
+    """Harf's sample client, step for step: one reply read per window (each overwriting the last),
+    the trailing partial window never sent, ``finalize``, then exactly one more reply."""
+    with live.client.websocket_connect(WS_PATH, headers=live.headers()) as ws:
+        bs = spoken
+        window_size = 32000
+        number_of_window = (len(bs) + 1) // window_size
+        for i in range(number_of_window):
+            ws.send_bytes(bs[window_size * i : window_size * (i + 1)])
+            data = ws.receive_text()
+        ws.send_text("finalize")
+        data = ws.receive_text()
+        ws.close()
+    held = json.loads(data)
+    assert [s["text"] for s in held["segments"]] == ["utterance 1", "utterance 2", "utterance 3"]
+    polled = live.client.post(
+        "/api/transcribe_files/", json={"task_ids": [held["task_id"]]}, headers=live.headers()
+    ).json()
+    assert [s["text"] for s in polled[0]["segments"]] == [s["text"] for s in held["segments"]]
+    assert polled[0]["duration"] == held["duration"] and polled[0]["media_url"] == held["media_url"]
 
 
 @pytest.mark.parametrize(
@@ -290,7 +318,6 @@ def test_the_stream_may_be_any_rate_and_channel_count(live: Live, spoken: bytes)
             ws.send_bytes(window)
             ws.receive_json()
         ws.send_text("finalize")
-        replies = []
-        while (reply := ws.receive_json()).get("state") != "SUCCESS":
-            replies.append(reply)
+        final = ws.receive_json()
+    assert final["state"] == "SUCCESS" and len(final["segments"]) == 3
     assert len(live.pipeline.waits) == 3
