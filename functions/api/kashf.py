@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -31,7 +32,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from functions.api.auth import caller_tenant
-from functions.api.kashf_service import KashfService, Page, failed_request, paged, render_item
+from functions.api.kashf_service import KashfService, render_item
 from functions.common.bootstrap import Deps
 from functions.common.dataset_runs import (
     DatasetExport,
@@ -48,7 +49,7 @@ from functions.common.dataset_runs import (
     VideoSampling,
 )
 from functions.common.datasets import Dataset, DatasetType
-from functions.common.errors import BadRequest, NotFound, PayloadTooLarge
+from functions.common.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from functions.common.fetch import FetchLimits, fetch_file
 from functions.common.images import CheckedImage, NotAVideo, check_image, fetch_image
 from functions.common.media_store import read_bytes
@@ -56,6 +57,7 @@ from functions.common.probe import has_video_stream
 
 PREFIXES = ("/api/", "/dataset_info/")
 MAX_JSON_BYTES = 8 * 1024 * 1024
+PAGE_SIZE = 50
 
 M = TypeVar("M", bound=BaseModel)
 router = APIRouter(tags=["Kashf"])
@@ -228,6 +230,30 @@ def _problems(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in error.get("loc", ()))
         parts.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
     return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Page:
+    count: int
+    page: int
+    results: list[dict[str, Any]]
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * PAGE_SIZE < self.count
+
+
+def paged(rows: list[dict[str, Any]], page: int) -> Page:
+    if page < 1:
+        raise BadRequest("page must be 1 or more")
+    start = (page - 1) * PAGE_SIZE
+    if rows and start >= len(rows):
+        raise NotFound(f"page {page} is past the last page")
+    return Page(count=len(rows), page=page, results=rows[start : start + PAGE_SIZE])
+
+
+def failed_request(request: TaggingRequest) -> Unprocessable:
+    return Unprocessable(f"tagging failed: {request.failure_reason or 'unknown reason'}")
 
 
 def _page_of(request: Request) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from events.models import (
@@ -24,6 +23,18 @@ from events.models import (
     TaggingRequested,
 )
 from functions.common.bootstrap import Deps
+from functions.common.dataset_errors import (
+    DatasetBusy,
+    EmptyQuery,
+    NothingToTrain,
+    NotTrained,
+    OperationNotFound,
+    ReportNotFound,
+    TaggingRequestGone,
+    TagOfAnotherDataset,
+    TagTitleTaken,
+    WrongDatasetType,
+)
 from functions.common.dataset_runs import (
     DatasetExport,
     DatasetImport,
@@ -51,32 +62,10 @@ from functions.common.datasets import (
     image_key,
     media_prefix,
 )
-from functions.common.errors import BadRequest, Conflict, NotFound, Unprocessable
 from functions.common.images import CheckedImage
 from functions.common.jobs import new_job_id
 
-PAGE_SIZE = 50
 Publish = Callable[[DatasetEvent], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Page:
-    count: int
-    page: int
-    results: list[dict[str, Any]]
-
-    @property
-    def has_next(self) -> bool:
-        return self.page * PAGE_SIZE < self.count
-
-
-def paged(rows: list[dict[str, Any]], page: int) -> Page:
-    if page < 1:
-        raise BadRequest("page must be 1 or more")
-    start = (page - 1) * PAGE_SIZE
-    if rows and start >= len(rows):
-        raise NotFound(f"page {page} is past the last page")
-    return Page(count=len(rows), page=page, results=rows[start : start + PAGE_SIZE])
 
 
 def render_item(item: Item, kind: DatasetType, media_base: str) -> dict[str, Any]:
@@ -149,13 +138,13 @@ class KashfService:
     async def create_tag(self, tenant: str, slug: str, title: str, active: bool) -> Tag:
         dataset = await self.repo.get(tenant, slug)
         if any(tag.title == title for tag in dataset.tags.values()):
-            raise Conflict(f"dataset {slug!r} already has a tag titled {title!r}")
+            raise TagTitleTaken(f"dataset {slug!r} already has a tag titled {title!r}")
         return await self.repo.add_tag(tenant, slug, title, active)
 
     async def update_tag(self, tenant: str, slug: str, tag_id: int, title: str, active: bool) -> Tag:
         dataset = await self.tag_in(tenant, tag_id, slug)
         if any(tag.title == title and tag.id != tag_id for tag in dataset.tags.values()):
-            raise Conflict(f"dataset {slug!r} already has a tag titled {title!r}")
+            raise TagTitleTaken(f"dataset {slug!r} already has a tag titled {title!r}")
 
         def edit(current: Dataset) -> Dataset:
             tag = current.tag(tag_id)
@@ -173,7 +162,7 @@ class KashfService:
         dataset = await self.repo.dataset_of_tag(tenant, tag_id)
         if slug is not None and dataset.slug != slug:
             await self.repo.get(tenant, slug)  # 404 for an unknown dataset first
-            raise BadRequest(f"tag {tag_id} belongs to dataset {dataset.slug!r}, not {slug!r}")
+            raise TagOfAnotherDataset(f"tag {tag_id} belongs to dataset {dataset.slug!r}, not {slug!r}")
         return dataset
 
     # reports
@@ -238,7 +227,7 @@ class KashfService:
             dataset = datasets[tag_id]
             if dataset.type not in kinds:
                 wanted = " or ".join(kind.value for kind in kinds)
-                raise BadRequest(
+                raise WrongDatasetType(
                     f"tag {tag_id} belongs to {dataset.type.value} dataset {dataset.slug!r}, not {wanted}"
                 )
             grouped.setdefault(dataset.slug, []).append(n)
@@ -247,7 +236,7 @@ class KashfService:
     async def remove_report(self, tenant: str, item_id: int, tag_id: int) -> None:
         dataset = await self.repo.dataset_of_tag(tenant, tag_id)
         if not await self.repo.remove_report(tenant, dataset.slug, item_id, tag_id):
-            raise NotFound(f"no report of tag {tag_id} on item {item_id}")
+            raise ReportNotFound(f"no report of tag {tag_id} on item {item_id}")
 
     # listings
 
@@ -287,7 +276,7 @@ class KashfService:
     async def items(self, tenant: str, slug: str, ids: list[int], kind: DatasetType) -> list[Item]:
         dataset = await self.repo.get(tenant, slug)
         if (dataset.type == DatasetType.TEXT) != (kind == DatasetType.TEXT):
-            raise BadRequest(f"dataset {slug!r} holds {dataset.type.value} data")
+            raise WrongDatasetType(f"dataset {slug!r} holds {dataset.type.value} data")
         found = await self.repo.items_by_id(tenant, slug, ids)
         return [found[item_id] for item_id in ids if item_id in found]
 
@@ -305,7 +294,7 @@ class KashfService:
             await self.tag_in(tenant, tag_id, slug)
         needle = normalise(query)
         if not needle:
-            raise BadRequest("query must not be empty")
+            raise EmptyQuery("query must not be empty")
         matches = []
         titles = {tag.id: normalise(tag.title) for tag in dataset.tags.values()}
         for item in await self.repo.items(tenant, slug):
@@ -326,9 +315,11 @@ class KashfService:
         active = {str(tag.id) for tag in dataset.active_tags()}
         items = await self.repo.items(tenant, slug)
         if not active:
-            raise BadRequest(f"dataset {slug!r} has no active tags to train")
+            raise NothingToTrain(f"dataset {slug!r} has no active tags to train")
         if not any(set(item.reports) & active for item in items):
-            raise BadRequest(f"dataset {slug!r} has no reports on its active tags; report some items first")
+            raise NothingToTrain(
+                f"dataset {slug!r} has no reports on its active tags; report some items first"
+            )
         run_id = await self._claim(tenant, slug, DatasetState.WAITING)
         await self.publish(DatasetTrainRequested.for_run(tenant, slug, run_id))
         return await self.repo.get(tenant, slug)
@@ -336,7 +327,7 @@ class KashfService:
     async def retag(self, tenant: str, slug: str, max_predictions: int) -> Dataset:
         dataset = await self.repo.get(tenant, slug)
         if not dataset.version:
-            raise BadRequest(f"dataset {slug!r} has not been trained yet; call train_dataset first")
+            raise NotTrained(f"dataset {slug!r} has not been trained yet; call train_dataset first")
         run_id = await self._claim(tenant, slug, DatasetState.WAITING)
         await self.publish(
             DatasetRetagRequested.for_run(tenant, slug, run_id, max_predictions=max_predictions)
@@ -348,7 +339,7 @@ class KashfService:
 
         def claim(dataset: Dataset) -> Dataset:
             if dataset.state.busy:
-                raise Conflict(f"dataset {slug!r} is {dataset.state.value}; wait until it finishes")
+                raise DatasetBusy(f"dataset {slug!r} is {dataset.state.value}; wait until it finishes")
             dataset.state, dataset.run_id, dataset.failure_reason = state, run_id, ""
             return dataset
 
@@ -386,7 +377,7 @@ class KashfService:
         await self.repo.get(tenant, slug)
         operation = await self.runs.operation(tenant, slug, run_id)
         if operation is None:
-            raise NotFound(f"dataset {slug!r} has no export or import {run_id!r}")
+            raise OperationNotFound(f"dataset {slug!r} has no export or import {run_id!r}")
         return operation
 
     async def tagging(
@@ -401,12 +392,12 @@ class KashfService:
         """Find or start the tagging request; ``inputs`` (fetching, storing) runs only to start one."""
         dataset = await self.repo.get(tenant, slug)
         if dataset.type not in kind.dataset_types:
-            raise BadRequest(
+            raise WrongDatasetType(
                 f"dataset {slug!r} holds {dataset.type.value} data; {kind.value} needs "
                 f"{' or '.join(k.value for k in kind.dataset_types)}"
             )
         if not dataset.version:
-            raise BadRequest(f"dataset {slug!r} has not been trained yet; call train_dataset first")
+            raise NotTrained(f"dataset {slug!r} has not been trained yet; call train_dataset first")
         run_id = request_id(tenant, dataset, kind, identities, sampling)
         existing = await self.runs.tagging(tenant, slug, run_id)
         if existing is not None and existing.state != RunState.FAILED:
@@ -428,9 +419,5 @@ class KashfService:
     async def request_doc(self, tenant: str, slug: str, run_id: str) -> TaggingRequest:
         found = await self.runs.tagging(tenant, slug, run_id)
         if found is None:
-            raise NotFound(f"tagging request {run_id} is gone")
+            raise TaggingRequestGone(f"tagging request {run_id} is gone")
         return found
-
-
-def failed_request(request: TaggingRequest) -> Unprocessable:
-    return Unprocessable(f"tagging failed: {request.failure_reason or 'unknown reason'}")

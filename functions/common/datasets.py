@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from functions.common.errors import BadRequest, Conflict, NotFound
+from functions.common.dataset_errors import DatasetExists, DatasetNotFound, InvalidSlug, TagNotFound
 from functions.common.state_store import AlreadyExists, Document, StateStore, update
 
 SHARDS = 16
@@ -97,7 +97,7 @@ class Dataset(BaseModel):
     def tag(self, tag_id: int) -> Tag:
         tag = self.tags.get(str(tag_id))
         if tag is None:
-            raise NotFound(f"tag {tag_id} is not in dataset {self.slug!r}")
+            raise TagNotFound(f"tag {tag_id} is not in dataset {self.slug!r}")
         return tag
 
     def active_tags(self) -> list[Tag]:
@@ -143,7 +143,7 @@ def shard_of(identity: str) -> int:
 
 def check_slug(slug: str) -> str:
     if not SLUG.match(slug):
-        raise BadRequest(f"dataset slug {slug!r} must be 1-64 letters, digits, '-' or '_'")
+        raise InvalidSlug(f"dataset slug {slug!r} must be 1-64 letters, digits, '-' or '_'")
     return slug
 
 
@@ -205,7 +205,7 @@ class DatasetRepository:
         try:
             await self.store.create(dataset_key(tenant, dataset.slug), dataset.model_dump(mode="json"))
         except AlreadyExists as exc:
-            raise Conflict(f"dataset {dataset.slug!r} already exists") from exc
+            raise DatasetExists(f"dataset {dataset.slug!r} already exists") from exc
 
     async def find(self, tenant: str, slug: str) -> Dataset | None:
         found = await self.store.get(dataset_key(tenant, slug))
@@ -214,7 +214,7 @@ class DatasetRepository:
     async def get(self, tenant: str, slug: str) -> Dataset:
         dataset = await self.find(tenant, check_slug(slug))
         if dataset is None:
-            raise NotFound(f"dataset {slug!r} does not exist")
+            raise DatasetNotFound(f"dataset {slug!r} does not exist")
         return dataset
 
     async def all(self, tenant: str) -> list[Dataset]:
@@ -231,7 +231,7 @@ class DatasetRepository:
 
         def apply(doc: Document | None) -> Document | None:
             if doc is None:
-                raise NotFound(f"dataset {slug!r} does not exist")
+                raise DatasetNotFound(f"dataset {slug!r} does not exist")
             changed = mutate(Dataset.model_validate(doc))
             return changed.model_dump(mode="json") if changed is not None else None
 
@@ -270,7 +270,7 @@ class DatasetRepository:
     async def dataset_of_tag(self, tenant: str, tag_id: int) -> Dataset:
         found = await self.store.get(tag_index_key(tenant, tag_id))
         if found is None:
-            raise NotFound(f"tag {tag_id} does not exist")
+            raise TagNotFound(f"tag {tag_id} does not exist")
         dataset = await self.get(tenant, str(found[0]["dataset"]))
         dataset.tag(tag_id)
         return dataset

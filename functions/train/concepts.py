@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from events.errors import PoisonError, RetryableError
+from events.errors import RetryableError
+from functions.common.dataset_errors import NotTrained, WrongDatasetType
 from functions.common.dataset_runs import TagScore
 from functions.common.datasets import Dataset, DatasetRepository, DatasetType, Item, model_key
 from functions.train.learner import TagModel, TagRun, train_tag
@@ -137,7 +138,7 @@ _bundles: OrderedDict[tuple[str, str, str], Bundle] = OrderedDict()
 async def load_bundle(repo: DatasetRepository, tenant: str, dataset: Dataset) -> Bundle:
     """The dataset's latest trained models (cached per process by version: a version never changes)."""
     if not dataset.version:
-        raise PoisonError(f"dataset {dataset.slug!r} has no trained model yet")
+        raise NotTrained(f"dataset {dataset.slug!r} has no trained model yet")
     cache_key = (tenant, dataset.slug, dataset.version)
     if cache_key in _bundles:
         _bundles.move_to_end(cache_key)
@@ -159,7 +160,7 @@ async def tag_texts(
     ``task_results`` carry them: ``{"id", "probability", "title"}``, most probable first."""
     dataset = await repo.get(tenant, slug)
     if dataset.type != DatasetType.TEXT:
-        raise PoisonError(f"dataset {slug!r} holds {dataset.type.value} data, not text")
+        raise WrongDatasetType(f"dataset {slug!r} holds {dataset.type.value} data, not text")
     bundle = await load_bundle(repo, tenant, dataset)
     if not texts:
         return []

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from events.errors import RetryableError
 from functions.common.bootstrap import Deps
-from functions.common.errors import Missing
 from functions.common.media_store import read_bytes
-
-
-class MediaGone(Missing):
-    """An object the request names is no longer in the media bucket."""
+from functions.train.errors import MediaGone, MediaUnavailable
 
 
 async def read_media(deps: Deps, key: str) -> bytes:
@@ -20,7 +15,7 @@ async def read_media(deps: Deps, key: str) -> bytes:
     except FileNotFoundError as exc:
         raise MediaGone(f"{key} is no longer in the media bucket") from exc
     except Exception as exc:
-        raise RetryableError(f"cannot read {key} from the media bucket: {exc}") from exc
+        raise MediaUnavailable(f"cannot read {key} from the media bucket: {exc}") from exc
 
 
 async def download_media(deps: Deps, key: str, path: Path) -> None:

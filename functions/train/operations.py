@@ -7,12 +7,12 @@ a finished operation, or one whose document is gone, does nothing.
 
 from __future__ import annotations
 
-from events.errors import PoisonError
 from events.models import DatasetEvent, DatasetExportRequested, DatasetImportRequested
 from functions.common.bootstrap import Deps
 from functions.common.dataset_runs import DatasetExport, DatasetImport, RunDocuments, RunState
 from functions.common.datasets import DatasetRepository
 from functions.train import csv_rows
+from functions.train.errors import OperationMismatch
 from functions.train.media import read_media
 
 
@@ -21,7 +21,7 @@ async def _pending(event: DatasetEvent, deps: Deps, kind: str) -> DatasetExport 
     if operation is None or operation.state.finished:
         return None
     if operation.kind != kind:
-        raise PoisonError(f"operation {event.run_id} is an {operation.kind}, not an {kind}")
+        raise OperationMismatch(f"operation {event.run_id} is an {operation.kind}, not an {kind}")
     return operation
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from events.errors import PoisonError
 from events.models import TaggingRequested
 from functions.common.bootstrap import Deps
 from functions.common.dataset_runs import (
@@ -32,6 +31,7 @@ from functions.common.dataset_runs import (
 from functions.common.datasets import DatasetRepository, DatasetType
 from functions.train import concepts
 from functions.train.concepts import Bundle, load_bundle
+from functions.train.errors import UnreadableMedia
 from functions.train.features.image import FeatureError
 from functions.train.media import download_media, read_media
 
@@ -91,7 +91,7 @@ class Tagger:
                 answers += [self.bundle.scores_at(scores, row) for row in range(len(batch))]
             return answers
         except FeatureError as exc:
-            raise PoisonError(str(exc)) from exc
+            raise UnreadableMedia(str(exc)) from exc
 
     async def face_tags(self, picture: bytes) -> tuple[TagScore, ...]:
         """A picture's score per tag is its best face's; none without a face."""
@@ -120,7 +120,7 @@ class Tagger:
                     sample_frames, path, sampling.every_ms, sampling.min_frame_diff, sampling.duration
                 )
             except (ValueError, FeatureError) as exc:
-                raise PoisonError(str(exc)) from exc
+                raise UnreadableMedia(str(exc)) from exc
         tagged = await self.pictures_tags([frame.jpeg for frame in frames])
         return tuple(
             FrameTags(index=frame.index, seconds=frame.seconds, tags=tags)

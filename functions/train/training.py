@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from events.errors import PoisonError
 from events.models import DatasetEvent, DatasetRetagRequested, DatasetTrainRequested
 from functions.common.bootstrap import Deps
+from functions.common.dataset_errors import NothingToTrain
 from functions.common.dataset_runs import Predictions, RunDocuments, TagPredictions
 from functions.common.datasets import (
     SHARDS,
@@ -91,7 +91,7 @@ def _labels(dataset: Dataset, items: list[Item]) -> Labels:
         for tag in dataset.active_tags()
     }
     if not any(labels.values()):
-        raise PoisonError("the dataset has no reports on active tags to train on")
+        raise NothingToTrain("the dataset has no reports on active tags to train on")
     return labels
 
 
@@ -146,7 +146,7 @@ async def _training_features(
     vectors = await _image_vectors(dataset, items, repo, deps, tenant)
     usable = [item for item in items if vectors.get(item.id)]
     if not usable:
-        raise PoisonError("no image of the dataset could be used (no readable image, or no face found)")
+        raise NothingToTrain("no image of the dataset could be used (no readable image, or no face found)")
     return Features(None, usable, concepts.vector_matrix([vectors[item.id] for item in usable]))
 
 

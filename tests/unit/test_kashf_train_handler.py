@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from events.models import DatasetTrainRequested, DatasetWorkDone, TaggingRequested
+from events.settle import Fail, settle
 from functions.api.kashf_service import KashfService
 from functions.common.bootstrap import Deps
+from functions.common.dataset_errors import DatasetBusy, DatasetNotFound, NothingToTrain
 from functions.common.dataset_runs import RunState, TaggingInput, TaggingKind, TextInput
 from functions.common.datasets import DatasetRepository, DatasetState, DatasetType, dataset_key
-from functions.common.errors import BadRequest, Conflict
 from functions.common.state_store import MemoryStateStore
 from functions.train.handler import handle, on_failure
 from tests.fakes import MemoryBus, memory_deps
@@ -105,7 +106,7 @@ async def test_a_superseded_request_is_dropped_and_a_busy_dataset_refuses_anothe
     bus = memory_bus(deps)
     kashf, _ = await labelled(deps, bus)
     await kashf.train(TENANT, "topics")
-    with pytest.raises(Conflict, match="waiting"):
+    with pytest.raises(DatasetBusy, match="waiting"):
         await kashf.train(TENANT, "topics")
     old = bus.events[0]
     await on_failure(old, deps, "boom")  # that run failed: a new one may start
@@ -148,7 +149,7 @@ async def test_training_needs_reports_on_active_tags(deps: Deps) -> None:
     kashf, tags = await labelled(deps, bus)
     for title, tag_id in tags.items():
         await kashf.update_tag(TENANT, "topics", tag_id, title, active=False)
-    with pytest.raises(BadRequest, match="no active tags"):
+    with pytest.raises(NothingToTrain, match="no active tags"):
         await kashf.train(TENANT, "topics")
     assert bus.events == []
     assert (await deps.state.get(dataset_key(TENANT, "topics"))) is not None
@@ -178,3 +179,16 @@ async def test_a_failed_tagging_request_asked_again_is_queued_under_a_new_messag
     (finished,) = await handle(retry, deps)
     assert finished.id != outcome.id  # its outcome wakes waiters too
     assert (await kashf.request_doc(TENANT, "topics", run_id)).state == RunState.DONE
+
+
+async def test_a_run_for_a_dataset_that_is_gone_fails_at_once_instead_of_being_retried(deps: Deps) -> None:
+    bus = memory_bus(deps)
+    kashf, _ = await labelled(deps, bus)
+    await kashf.train(TENANT, "topics")
+    (event,) = bus.events
+    await deps.state.delete(dataset_key(TENANT, "topics"))
+    with pytest.raises(DatasetNotFound) as raised:
+        await handle(event, deps)
+    assert settle(raised.value, attempt=1, max_deliver=8, backoff_s=[5.0]) == Fail(
+        "dataset 'topics' does not exist"
+    )
