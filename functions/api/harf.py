@@ -42,6 +42,7 @@ from functions.common.fetch import FetchedMedia
 from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
 from functions.common.languages import language_of_model
 from functions.common.media_store import upload_key
+from functions.common.reasons import public_reason
 from functions.common.render_harf import render_task
 from functions.common.validation import validation_message
 
@@ -244,7 +245,7 @@ def _state(jobs: list[JobDocument], svc: JobService) -> dict[str, Any]:
 
 def _reason(job: JobDocument) -> str:
     if job.failure_reason:
-        return job.failure_reason
+        return public_reason(job.failure_reason)
     return "the task was stopped" if job.status == JobStatus.STOPPED else f"the task is {job.status.value}"
 
 

@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.datastructures import UploadFile
 
+from events.errors import PoisonError
 from functions.api.admission import rate_limiter
 from functions.api.auth import caller_tenant
 from functions.api.service import JobQuery, JobService, Submission
@@ -35,6 +36,7 @@ from functions.common.errors import (
 )
 from functions.common.jobs import JobDocument, JobStatus
 from functions.common.probe import probe
+from functions.common.reasons import public_reason
 from functions.common.render_trd import render_csv, render_job, render_segments
 
 PREFIX = "/trd/v3"
@@ -111,7 +113,7 @@ async def _submission(request: Request, tenant: str, tag: str | None) -> tuple[S
 async def _check_sync_duration(path: Path, limit_s: float) -> None:
     try:
         facts = await probe(path)
-    except ShenavaError as exc:
+    except (ShenavaError, PoisonError) as exc:  # media that cannot be read: the caller's 400
         raise BadRequest(str(exc)) from exc
     if facts.duration > limit_s:
         raise PayloadTooLarge(
@@ -159,7 +161,8 @@ async def list_jobs(request: Request, tenant: Tenant, tag: str | None = None, pa
     total, rows = await service(request).query(tenant, JobQuery(page=page, limit=limit, tag=tag))
     results = [
         {"job": {"id": r.id, "filename": r.filename, "status": r.status, **({"tag": r.tag} if r.tag else {}),
-                 "callback_failure_reason": r.callback_failure_reason, "failure_reason": r.failure_reason}}
+                 "callback_failure_reason": r.callback_failure_reason,
+                 "failure_reason": public_reason(r.failure_reason)}}
         for r in rows
     ]  # fmt: skip
     return {"page": page, "limit": limit, "total": total, "results": results}

@@ -1,7 +1,7 @@
 """Media facts with ffprobe, and normalisation to 16 kHz PCM with ffmpeg.
 
 Both run as subprocesses with time limits; a file they cannot read raises ``PoisonError``
-with a reason a user can act on.
+with a reason a user can act on: what the tool said about the media, never our temporary path.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from events.errors import PoisonError
 from functions.common.jobs import MediaFacts
+from functions.common.reasons import tool_message
 
 PROBE_TIMEOUT_S = 60.0
 NORMALISE_TIMEOUT_S = 3600.0
@@ -69,8 +70,8 @@ async def probe(path: Path) -> Probe:
     except TimeoutError as exc:
         raise PoisonError("the media could not be read: probing it took too long") from exc
     if code != 0:
-        detail = err.decode(errors="replace").strip().splitlines()
-        hint = f" ({detail[-1]})" if detail else ""
+        detail = tool_message(err, path)
+        hint = f" ({detail})" if detail else ""
         raise PoisonError(f"the file is not a readable audio or video file{hint}")
     info = json.loads(out or b"{}")
     audio = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
@@ -136,6 +137,6 @@ async def normalise(source: Path, target: Path) -> None:
     except TimeoutError as exc:
         raise PoisonError("the audio could not be decoded in time") from exc
     if code != 0:
-        detail = err.decode(errors="replace").strip().splitlines()
-        hint = f" ({detail[-1]})" if detail else ""
+        detail = tool_message(err, source, target)
+        hint = f" ({detail})" if detail else ""
         raise PoisonError(f"the audio could not be decoded{hint}")

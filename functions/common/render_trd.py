@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions.common.jobs import JobDocument, JobStatus
+from functions.common.reasons import public_reason
 from functions.common.transcript import Segment, Transcript
 
 CSV_COLUMNS = (
@@ -74,7 +75,7 @@ def render_job(job: JobDocument) -> dict[str, Any]:
         "tag": job.tag,
         "callback_urls": job.callback_urls,
         "callback_failure_reason": job.callback_failure_reason,
-        "failure_reason": job.failure_reason,
+        "failure_reason": public_reason(job.failure_reason),
         "media": render_media(job),
         "config": job.config,
     }
@@ -206,7 +207,7 @@ def render_record(job: JobDocument) -> dict[str, Any]:
         ]
         record["info"] = _info(job)
     if job.failure_reason:
-        record["failure_reason"] = job.failure_reason
+        record["failure_reason"] = public_reason(job.failure_reason)
     return record
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
+from functions.common.reasons import public_reason
 from functions.common.transcript import Segment, Transcript
 
 WATSON_STATUS = {
@@ -30,7 +31,8 @@ def render_status(job: JobDocument) -> dict[str, Any]:
     }
     if job.callback and job.callback.user_token:
         body["user_token"] = job.callback.user_token
-    warnings = [job.failure_reason] if job.status in {JobStatus.FAILED, JobStatus.STOPPED} else []
+    failed = job.status in {JobStatus.FAILED, JobStatus.STOPPED}
+    warnings = [public_reason(job.failure_reason)] if failed else []
     warnings.append(job.callback_failure_reason)
     if any(warnings):
         body["warnings"] = [w for w in warnings if w]

@@ -216,6 +216,7 @@ async def test_refused_urls_get_a_json_error_and_make_no_job(
     good = f"{harf.remote}/speech.wav"
     response = await harf.post({"media_urls": [good, url.format(remote=harf.remote)], "wait": False})
     assert response.status_code == status and needle in response.json()["detail"]
+    assert "shenava-" not in response.json()["detail"]  # what is wrong with the URL, not our temp path
     assert await JobRepository(harf.state).list_ids("acme") == []  # all or nothing
 
 
