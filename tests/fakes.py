@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import numpy.typing as npt
 from cryptography.fernet import Fernet
 
 from events.models import Event
@@ -83,6 +85,11 @@ class ScriptedEngine:
 
     def transcribe_channel(self, wav_path: Path, channel: int, options: TranscribeOptions) -> ScriptedRun:
         assert wav_path.exists()
+        return self.transcribe_audio(np.zeros(0, np.float32), channel, options)
+
+    def transcribe_audio(
+        self, audio: npt.NDArray[np.float32], channel: int, options: TranscribeOptions
+    ) -> ScriptedRun:
         self.calls.append((channel, options))
         segments = []
         for i, text in enumerate(self.per_channel.get(channel, [])):
@@ -119,6 +126,8 @@ class MemoryBus:
         self.waits: list[str] = []
         self.on_wait = on_wait
         self.queue = queue
+        # the test's stand-in for a request/reply service (the live lane); None: nobody answers
+        self.responder: Callable[[str, bytes], Awaitable[bytes | None]] | None = None
 
     async def publish(self, event: Event) -> None:
         self.events.append(event)
@@ -131,6 +140,9 @@ class MemoryBus:
 
     async def queue_depth(self) -> int | None:
         return self.queue
+
+    async def request(self, subject: str, payload: bytes, timeout_s: float) -> bytes | None:
+        return await self.responder(subject, payload) if self.responder is not None else None
 
     async def close(self) -> None:
         return None

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from functions.common.transcript import Segment
 
 MAX_CHUNK_S = 30.0  # Whisper's window: no chunk decodes longer than this
@@ -27,6 +30,9 @@ class TranscribeOptions:
     max_chunk_s: float = MAX_CHUNK_S
     # TRD's decoder.max_sentences: up to this many alternatives per segment (1 = no extra work).
     alternatives: int = 1
+    # How much audio the encoder reads at once: Whisper's 30 s, or less for a live utterance
+    # (cheaper: the encoder's cost follows its input); windows never hold more than this.
+    window_s: float = MAX_CHUNK_S
 
 
 class ChannelRun(Protocol):
@@ -44,4 +50,10 @@ class ChannelRun(Protocol):
 class AsrEngine(Protocol):
     def transcribe_channel(self, wav_path: Path, channel: int, options: TranscribeOptions) -> ChannelRun:
         """Transcribe one channel of a 16 kHz PCM WAV file (channel index from 0)."""
+        ...
+
+    def transcribe_audio(
+        self, audio: npt.NDArray[np.float32], channel: int, options: TranscribeOptions
+    ) -> ChannelRun:
+        """Transcribe 16 kHz mono float32 samples (``channel`` only labels the segments)."""
         ...

@@ -50,6 +50,11 @@ class Bus(Protocol):
         """How many jobs wait for transcription, or None where the bus cannot tell."""
         ...
 
+    async def request(self, subject: str, payload: bytes, timeout_s: float) -> bytes | None:
+        """Ask whoever serves ``subject`` (the live lane) and wait for the answer; None when nobody
+        serves it or no answer came in time (the caller then takes the slower path)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -81,6 +86,9 @@ class PollingBus:
 
     async def queue_depth(self) -> int | None:
         return None
+
+    async def request(self, subject: str, payload: bytes, timeout_s: float) -> bytes | None:
+        return None  # no request/reply without NATS (on AWS the live lane is the file path)
 
     async def close(self) -> None:
         return None
@@ -147,6 +155,17 @@ class NatsBus:
             except NotFoundError:  # no transcribe worker has started yet: nothing waits behind one
                 continue
         return waiting
+
+    async def request(self, subject: str, payload: bytes, timeout_s: float) -> bytes | None:
+        from nats.errors import NoRespondersError
+        from nats.errors import TimeoutError as NatsTimeout
+
+        await self._jetstream()
+        try:
+            reply = await self._nc.request(subject, payload, timeout=timeout_s)
+        except (NoRespondersError, NatsTimeout, TimeoutError):
+            return None
+        return bytes(reply.data)
 
     async def close(self) -> None:
         if self._nc is not None:

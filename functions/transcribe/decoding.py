@@ -14,6 +14,13 @@
   over the encoder output it already has, through dynamic time warping: faster-whisper's
   ``find_alignment``) gives each word of the kept text its times and its probability.
 - **Language** probabilities come from the same encoder outputs (one decoder step each).
+- **A shorter encoder window for live utterances** (``window_s``, whisper.cpp's ``audio_ctx``):
+  CTranslate2 encodes fewer frames when given fewer, and the cost falls with them. On 80 real
+  utterances of 1-9 s (en, es, fr, ru), greedy: a 15 s window read them in 0.35 s (median)
+  against 0.83-0.95 s for 30 s, with the same WER per language (en 0.061 both, es 0.166 vs
+  0.171, fr 0.155 vs 0.164, ru 0.266 vs 0.277); a 10 s window lost accuracy in English (0.113).
+  Files keep 30 s, as Whisper was trained; the live lane reads again at 30 s whatever the guard
+  flags.
 """
 
 from __future__ import annotations
@@ -43,8 +50,8 @@ class Whisper:
         self._model = model  # faster_whisper.WhisperModel; .model is CTranslate2's Whisper
         self._tokenizers: dict[str, Any] = {}
 
-    def encode(self, windows: Sequence[Audio]) -> list[Encoded]:
-        features = np.stack([self._features(audio) for audio in windows])
+    def encode(self, windows: Sequence[Audio], window_s: float = WINDOW_S) -> list[Encoded]:
+        features = np.stack([self._features(audio, window_s) for audio in windows])
         encoded = self._model.model.encode(_storage(features), to_cpu=True)
         return list(np.array(encoded))
 
@@ -132,11 +139,11 @@ class Whisper:
     def max_length(self) -> int:
         return int(self._model.max_length)
 
-    def _features(self, audio: Audio) -> npt.NDArray[np.float32]:
-        padded = np.zeros(WINDOW_S * SAMPLE_RATE, dtype=np.float32)
+    def _features(self, audio: Audio, window_s: float) -> npt.NDArray[np.float32]:
+        padded = np.zeros(round(window_s * SAMPLE_RATE), dtype=np.float32)
         padded[: min(audio.size, padded.size)] = audio[: padded.size]
         features: npt.NDArray[np.float32] = self._model.feature_extractor(padded)
-        return features[:, : WINDOW_S * 100]
+        return features[:, : round(window_s * 100)]
 
 
 class WindowReader:

@@ -106,23 +106,27 @@ class WhisperEngine:
         self._whisper = Whisper(self._model)
 
     def transcribe_channel(self, wav_path: Path, channel: int, options: TranscribeOptions) -> EngineRun:
-        audio = load_wav_channel(wav_path, channel)
-        speech = speech_regions(audio, options.max_chunk_s)
-        windows = pack_windows(speech, options.max_chunk_s)
+        return self.transcribe_audio(load_wav_channel(wav_path, channel), channel, options)
+
+    def transcribe_audio(self, audio: Audio, channel: int, options: TranscribeOptions) -> EngineRun:
+        """One channel's 16 kHz float32 samples (the live lane's utterances come this way)."""
+        chunk_s = min(options.max_chunk_s, options.window_s)
+        speech = speech_regions(audio, chunk_s)
+        windows = pack_windows(speech, chunk_s)
         if not windows:
             # No speech: nothing to decode. Without speech there is no language to detect.
             return EngineRun(options.language or "", iter(()))
         first = windows[: self._batch_size]
-        encoded = self._whisper.encode([w.audio(audio) for w in first])
+        encoded = self._whisper.encode([w.audio(audio) for w in first], options.window_s)
         languages = self._languages(options.language, encoded, first)
-        tight = speech_regions(audio, options.max_chunk_s, TIGHT_PAD_S) if _needs_tight(options) else []
+        tight = speech_regions(audio, chunk_s, TIGHT_PAD_S) if _needs_tight(options) else []
         speakers = (
             self._diarizer.turns(audio, tight, options.diarization_threshold)
             if options.speaker_labels
             else None
         )
         job = _Job(audio, channel, options, languages, speakers, pauses_between(tight, options.max_silence_s))
-        reader = ChannelReader(self._whisper, audio, languages, job.hints, self._ladder)
+        reader = ChannelReader(self._whisper, audio, languages, job.hints, self._ladder, options.window_s)
         segments = self._segments(job, reader, windows, encoded)
         if options.alternatives > 1:
             nbest = NBest(self._model, languages[0], options, tight)

@@ -29,7 +29,7 @@ Encoded = npt.NDArray[np.float32]  # the encoder's output for one window; only t
 
 
 class WindowModel(Protocol):
-    def encode(self, windows: Sequence[Audio]) -> list[Encoded]: ...
+    def encode(self, windows: Sequence[Audio], window_s: float = ...) -> list[Encoded]: ...
 
     def language_probabilities(self, encoded: Sequence[Encoded]) -> list[dict[str, float]]: ...
 
@@ -70,8 +70,10 @@ class ChannelReader:
         languages: list[str],
         hints: str | None,
         attempts: Sequence[Attempt],
+        window_s: float = 30.0,
     ) -> None:
         self._model = model
+        self._window_s = window_s
         self._audio = audio
         self._languages = languages
         self.seconds_by_language: dict[str, float] = {}  # speech read in each language so far
@@ -88,10 +90,13 @@ class ChannelReader:
         """Per batch of windows, what was read; ``first`` is the first batch already encoded."""
         for start in range(0, len(windows), batch_size):
             batch = windows[start : start + batch_size]
-            encoded = first if start == 0 else self._model.encode([w.audio(self._audio) for w in batch])
+            encoded = first if start == 0 else self._encode(batch)
             reads = self._read(batch, encoded)
             heard = [w for w, r in zip(batch, reads, strict=True) if not r.silent]
             yield reads + self._recover(heard, [w for r in reads for w in r.words])
+
+    def _encode(self, windows: Sequence[Window]) -> list[Encoded]:
+        return self._model.encode([w.audio(self._audio) for w in windows], self._window_s)
 
     def _read(self, windows: list[Window], encoded: list[Encoded]) -> list[Read]:
         """The batch through the guard; windows whose text stays broken in a detected language
@@ -130,7 +135,7 @@ class ChannelReader:
             return []
         log.info("re-reading %d uncovered speech regions", len(missing))
         alone = [Window((Piece(r.start, r.end, 0.0),), (r,)) for r in missing]
-        encoded = self._model.encode([w.audio(self._audio) for w in alone])
+        encoded = self._encode(alone)
         reader = self._model.reader(encoded, [w.duration for w in alone], self._languages[0], self._hints)
         kept = decode_guarded(reader, len(alone), self._attempts)
         words_of = self._words(encoded, alone, [k[0] for k in kept], [self._languages[0]] * len(alone))

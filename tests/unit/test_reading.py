@@ -52,7 +52,7 @@ class ScriptedModel:
     script: dict[tuple[str, frozenset[int]], Line]
     read: list[tuple[str, frozenset[int]]] = field(default_factory=list)
 
-    def encode(self, windows: Sequence[Audio]) -> list[Encoded]:
+    def encode(self, windows: Sequence[Audio], window_s: float = 30.0) -> list[Encoded]:
         return [np.asarray(w, dtype=np.float32) for w in windows]
 
     def language_probabilities(self, encoded: Sequence[Encoded]) -> list[dict[str, float]]:

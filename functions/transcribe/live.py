@@ -1,0 +1,107 @@
+"""The live lane's worker: one utterance in, its segments out, at once (``functions.common.live``
+says why the lane exists). ``python -m functions.transcribe.live`` answers NATS requests on
+``LIVE_SUBJECT`` in the ``live`` queue group, one at a time, with the engine loaded once;
+SIGTERM/SIGINT finish the utterance in hand, then exit. It is the transcribe function's second
+entrypoint: the same engine and guard as files, another trigger.
+
+Stages: decode the request (16 kHz PCM and who asks); read it with the engine, the encoder given
+a window just longer than the utterance (``LIVE_WINDOW_S``: most of a read's cost is the
+encoder, and it follows its input); if the quality guard flagged what came back, read it again
+with Whisper's full 30 s window, as files are read (an interim hypothesis is never read twice:
+the final reading follows anyway); answer with the segments, their times from the utterance's
+start. The worker keeps the engine loaded and reads one utterance at a time, in arrival order;
+more workers in the same queue group share the streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+import numpy as np
+import numpy.typing as npt
+
+from functions.common.asr import MAX_CHUNK_S, AsrEngine, TranscribeOptions
+from functions.common.live import LIVE_QUEUE, LIVE_SUBJECT, RATE, LiveReply, LiveRequest, decode_request
+from functions.common.logs import configure_logging
+from functions.common.settings import Settings, load_settings
+from functions.common.transcript import Segment
+
+log = logging.getLogger("shenava.live")
+
+LIVE_WINDOW_S = 15.0  # the encoder's window for an utterance up to LIVE_WINDOW_S - MARGIN_S long
+MARGIN_S = 1.0  # silence after the utterance inside the window, as Whisper usually hears
+SUSPICIOUS = frozenset({"repetition", "low_confidence", "broken_text"})
+
+
+def answer(engine: AsrEngine, data: bytes, beam_size: int | None = None) -> bytes:
+    """A request's bytes in, the reply's JSON out (run in a thread: the engine blocks)."""
+    request, audio = decode_request(data)
+    started = time.perf_counter()
+    language, segments = read(engine, request, audio)
+    reply = LiveReply(language=language, segments=tuple(segments), decode_s=time.perf_counter() - started)
+    return reply.model_dump_json().encode()
+
+
+def read(
+    engine: AsrEngine, request: LiveRequest, audio: npt.NDArray[np.float32]
+) -> tuple[str, list[Segment]]:
+    seconds = audio.size / RATE
+    window = LIVE_WINDOW_S if seconds + MARGIN_S <= LIVE_WINDOW_S else MAX_CHUNK_S
+    language, segments = _read_once(engine, request, audio, window)
+    if window < MAX_CHUNK_S and not request.interim and any(SUSPICIOUS & set(s.flags) for s in segments):
+        log.info("re-reading a flagged utterance with the full window", extra={"tenant": request.tenant})
+        language, segments = _read_once(engine, request, audio, MAX_CHUNK_S)
+    return language, segments
+
+
+def _read_once(
+    engine: AsrEngine, request: LiveRequest, audio: npt.NDArray[np.float32], window_s: float
+) -> tuple[str, list[Segment]]:
+    options = TranscribeOptions(language=request.language, hints=request.hints, window_s=window_s)
+    run = engine.transcribe_audio(audio, 0, options)
+    segments = [s for s in run.segments() if s.text.strip()]
+    return run.language, segments
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    from events.bus import connect
+    from functions.transcribe.engine import WhisperEngine
+
+    engine = WhisperEngine(settings.model_copy(update={"asr_beam_size": settings.live_beam_size}))
+    nc, _ = await connect(settings, name="shenava-live")
+    subscription = await nc.subscribe(LIVE_SUBJECT, queue=LIVE_QUEUE)
+    log.info("live lane ready")
+    try:
+        while not stop.is_set():
+            try:
+                msg = await subscription.next_msg(timeout=1.0)
+            except TimeoutError:
+                continue
+            try:
+                await msg.respond(await asyncio.to_thread(answer, engine, msg.data))
+            except Exception:  # one bad utterance must not end the lane
+                log.exception("an utterance could not be read")
+    finally:
+        await subscription.unsubscribe()
+        await nc.drain()
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
