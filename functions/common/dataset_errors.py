@@ -68,3 +68,7 @@ class OperationNotFound(DatasetError, Missing):
 
 class TaggingRequestGone(DatasetError, Missing):
     pass
+
+
+class StoredFileGone(DatasetError, Missing):
+    """A dataset image or an export's file is no longer in the media bucket."""

@@ -25,7 +25,6 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -389,7 +388,7 @@ class DatasetRepository:
 
             await update(self.store, items_key(tenant, slug, shard), stamp)
 
-    # runs, requests, operations
+    # a run's models and the feature caches (requests, operations: dataset_runs)
 
     async def get_json(self, key: str) -> Document | None:
         found = await self.store.get(key)
@@ -397,10 +396,3 @@ class DatasetRepository:
 
     async def put_json(self, key: str, doc: Document) -> None:
         await self.store.put(key, doc)
-
-    async def change_json(self, key: str, mutate: Callable[[Document | None], Document | None]) -> Any:
-        return await update(self.store, key, mutate)
-
-    async def delete_dataset_keys(self, tenant: str, slug: str, part: str) -> None:
-        for key in await self.store.list_keys(dataset_prefix(tenant, slug) + part):
-            await self.store.delete(key)

@@ -1,4 +1,4 @@
-"""Persian text for display: the Arabic code points Whisper often emits become Persian ones.
+"""Persian text: the Arabic code points Whisper often emits become Persian ones; one spelling to compare.
 
 Whisper's tokenizer learned Persian partly from Arabic-script text, so it sometimes writes the
 Arabic yeh (ي U+064A), alef maksura (ى U+0649) or kaf (ك U+0643) where Persian uses yeh (ی U+06CC)
@@ -13,6 +13,9 @@ madda marks stay: they are part of letters (ۀ, آ written as two code points), 
 """
 
 from __future__ import annotations
+
+import re
+import unicodedata
 
 ARABIC_TO_PERSIAN = str.maketrans(
     {
@@ -30,3 +33,20 @@ VOWEL_MARKS = str.maketrans(dict.fromkeys([*map(chr, range(0x064B, 0x0653)), "\u
 def persian_display(text: str) -> str:
     """Arabic yeh / alef maksura / kaf → Persian yeh / keheh, vowel marks removed; nothing else."""
     return text.translate(ARABIC_TO_PERSIAN).translate(VOWEL_MARKS)
+
+
+_DIGITS = {ord(c): str(i) for i, c in enumerate("۰۱۲۳۴۵۶۷۸۹")} | {
+    ord(c): str(i) for i, c in enumerate("٠١٢٣٤٥٦٧٨٩")
+}
+_REMOVE: dict[int, str | None] = {cp: None for cp in range(0x064B, 0x0660)}  # harakat, tanwin, shadda, …
+_REMOVE |= {0x0670: None, 0x0640: None}  # superscript alef, tatweel
+_REMOVE |= {0x200D: None, 0x200E: None, 0x200F: None, 0xFEFF: None}  # ZWJ, LRM, RLM, BOM
+_COMPARE = {**_DIGITS, **_REMOVE, 0x200C: " "}
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """The one spelling under which Persian (and Latin) text is compared; see the module doc."""
+    text = unicodedata.normalize("NFKC", text)
+    text = text.translate(ARABIC_TO_PERSIAN).translate(_COMPARE).lower()
+    return _SPACES.sub(" ", text).strip()

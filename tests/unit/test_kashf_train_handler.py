@@ -10,11 +10,12 @@ import pytest
 
 from events.models import DatasetTrainRequested, DatasetWorkDone, TaggingRequested
 from events.settle import Fail, settle
-from functions.api.kashf_service import KashfService
+from functions.api.kashf_runs import KashfRuns
+from functions.api.kashf_service import KashfService, TextLabel
 from functions.common.bootstrap import Deps
 from functions.common.dataset_errors import DatasetBusy, DatasetNotFound, NothingToTrain
-from functions.common.dataset_runs import RunState, TaggingInput, TaggingKind, TextInput
-from functions.common.datasets import DatasetRepository, DatasetState, DatasetType, dataset_key
+from functions.common.dataset_runs import RunDocuments, RunState, TaggingRequest
+from functions.common.datasets import Dataset, DatasetRepository, DatasetState, DatasetType, dataset_key
 from functions.common.state_store import MemoryStateStore
 from functions.train.handler import handle, on_failure
 from tests.fakes import MemoryBus, memory_deps
@@ -50,18 +51,36 @@ def memory_bus(deps: Deps) -> MemoryBus:
     return deps.bus
 
 
-async def labelled(deps: Deps, bus: MemoryBus) -> tuple[KashfService, dict[str, int]]:
+async def labelled(deps: Deps, bus: MemoryBus) -> tuple[KashfRuns, dict[str, int]]:
+    """A text dataset with reports on two tags; the API's runs of the train function over ``deps``."""
     kashf = KashfService(deps)
-    await kashf.create_dataset(TENANT, "topics", "Topics", DatasetType.TEXT)
-    tags = {title: (await kashf.create_tag(TENANT, "topics", title, True)).id for title in TEXTS}
+    await kashf.create_dataset(TENANT, slug="topics", title="Topics", kind=DatasetType.TEXT)
+    tags = {
+        title: (await kashf.create_tag(TENANT, slug="topics", title=title, active=True)).id for title in TEXTS
+    }
     reports = [
-        (text, tags[other], other == title)
+        TextLabel(tag_id=tags[other], positive=other == title, content=text)
         for title, texts in TEXTS.items()
         for text in texts
         for other in tags
     ]
     await kashf.report_texts(TENANT, reports)
-    return kashf, tags
+    return KashfRuns(deps), tags
+
+
+async def dataset_of(deps: Deps) -> Dataset:
+    return await DatasetRepository(deps.state).get(TENANT, "topics")
+
+
+async def ask_texts(kashf: KashfRuns, text: str) -> TaggingRequest:
+    """A tagging request for ``text`` (not waited on), as the API makes it."""
+    return (await kashf.tag_texts(TENANT, slug="topics", contents=[text], wait=False)).request
+
+
+async def request_of(deps: Deps, request_id: str) -> TaggingRequest:
+    found = await RunDocuments(deps.state).tagging(TENANT, "topics", request_id)
+    assert found is not None
+    return found
 
 
 class CrashOnVersionSwitch(MemoryStateStore):
@@ -110,12 +129,12 @@ async def test_a_superseded_request_is_dropped_and_a_busy_dataset_refuses_anothe
         await kashf.train(TENANT, "topics")
     old = bus.events[0]
     await on_failure(old, deps, "boom")  # that run failed: a new one may start
-    assert (await kashf.dataset(TENANT, "topics")).failure_reason == "boom"
+    assert (await dataset_of(deps)).failure_reason == "boom"
     await kashf.train(TENANT, "topics")
     await handle(old, deps)  # the stale request does nothing
-    assert (await kashf.dataset(TENANT, "topics")).state == DatasetState.WAITING
+    assert (await dataset_of(deps)).state == DatasetState.WAITING
     await handle(bus.events[-1], deps)
-    assert (await kashf.dataset(TENANT, "topics")).state == DatasetState.TRAINED
+    assert (await dataset_of(deps)).state == DatasetState.TRAINED
 
 
 async def test_tagging_uses_the_trained_version_and_names_the_tags(deps: Deps) -> None:
@@ -124,15 +143,11 @@ async def test_tagging_uses_the_trained_version_and_names_the_tags(deps: Deps) -
     await kashf.train(TENANT, "topics")
     await handle(bus.events[-1], deps)
 
-    async def inputs(_: Any) -> list[TaggingInput]:
-        return [TextInput(content="بانک مرکزی قیمت دلار")]
-
-    ask = (TENANT, "topics", TaggingKind.TEXTS, ["بانک مرکزی قیمت دلار"], None, inputs)
-    _, doc = await kashf.tagging(*ask)
+    doc = await ask_texts(kashf, "بانک مرکزی قیمت دلار")
     assert doc.state == RunState.PROCESSING
     assert isinstance(bus.events[-1], TaggingRequested)
     await handle(bus.events[-1], deps)
-    done = await kashf.request_doc(TENANT, "topics", doc.id)
+    done = await request_of(deps, doc.id)
     assert done.state == RunState.DONE and done.results is not None
     (answer,) = done.results
     assert answer.tags and all(
@@ -140,7 +155,7 @@ async def test_tagging_uses_the_trained_version_and_names_the_tags(deps: Deps) -
     )
     # the same request again finds the finished one and queues nothing
     queued = len(bus.events)
-    _, found = await kashf.tagging(*ask)
+    found = await ask_texts(kashf, "بانک مرکزی قیمت دلار")
     assert found.id == doc.id and found.state == RunState.DONE and len(bus.events) == queued
 
 
@@ -148,7 +163,7 @@ async def test_training_needs_reports_on_active_tags(deps: Deps) -> None:
     bus = memory_bus(deps)
     kashf, tags = await labelled(deps, bus)
     for title, tag_id in tags.items():
-        await kashf.update_tag(TENANT, "topics", tag_id, title, active=False)
+        await KashfService(deps).update_tag(TENANT, slug="topics", tag_id=tag_id, title=title, active=False)
     with pytest.raises(NothingToTrain, match="no active tags"):
         await kashf.train(TENANT, "topics")
     assert bus.events == []
@@ -161,24 +176,20 @@ async def test_a_failed_tagging_request_asked_again_is_queued_under_a_new_messag
     await kashf.train(TENANT, "topics")
     await handle(bus.events[-1], deps)
 
-    async def inputs(_: Any) -> list[TaggingInput]:
-        return [TextInput(content="فوتبال")]
-
-    ask = (TENANT, "topics", TaggingKind.TEXTS, ["فوتبال"], None, inputs)
-    _, first_doc = await kashf.tagging(*ask)
-    run_id = first_doc.id
+    run_id = (await ask_texts(kashf, "فوتبال")).id
     first = bus.events[-1]
     (outcome,) = await on_failure(first, deps, "the worker gave up")
-    assert (await kashf.request_doc(TENANT, "topics", run_id)).state == RunState.FAILED
+    assert (await request_of(deps, run_id)).state == RunState.FAILED
     deps.clock = lambda: first.time.replace(year=first.time.year + 1)  # asked again later
-    _, doc = await kashf.tagging(*ask)
+    doc = await ask_texts(kashf, "فوتبال")
     retry = bus.events[-1]
+    assert isinstance(retry, TaggingRequested)
     # the same request (an identical call finds it), but a message the stream will not drop as a repeat
     assert doc.id == run_id and doc.state == RunState.PROCESSING
     assert retry.run_id == run_id and retry.id != first.id
     (finished,) = await handle(retry, deps)
     assert finished.id != outcome.id  # its outcome wakes waiters too
-    assert (await kashf.request_doc(TENANT, "topics", run_id)).state == RunState.DONE
+    assert (await request_of(deps, run_id)).state == RunState.DONE
 
 
 async def test_a_run_for_a_dataset_that_is_gone_fails_at_once_instead_of_being_retried(deps: Deps) -> None:

