@@ -35,16 +35,32 @@ DIALECT_ERRORS: list[tuple[str, ErrorRenderer]] = [
 # Domain errors → status codes, once for every dialect (each renders its own body).
 DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [(Missing, 404), (Invalid, 400), (WrongState, 409)]
 
+# A dialect whose document uses other codes for some kinds of error says so once, here (the first
+# prefix that matches): TRD has no 409 and answers request validation with 422.
+DIALECT_STATUS: list[tuple[str, trd_v3.StatusFor]] = [
+    (trd_v3.SYNC_PATH, trd_v3.SYNC_STATUS),
+    (trd_v3.PREFIX, trd_v3.JOB_STATUS),
+    (trd_batch.PREFIX, trd_v3.JOB_STATUS),
+]
+
 
 def domain_status(exc: DomainError) -> int:
     return next((status for kind, status in DOMAIN_STATUS if isinstance(exc, kind)), 400)
+
+
+def dialect_status(request: Request, exc: Exception, status: int) -> int:
+    for prefix, overrides in DIALECT_STATUS:
+        if request.url.path.startswith(prefix):
+            return next((code for kind, code in overrides if isinstance(exc, kind)), status)
+    return status
 
 
 def plain_error(status: int, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message, "code": status})
 
 
-def render_error(request: Request, status: int, message: str) -> JSONResponse:
+def render_error(request: Request, status: int, message: str, exc: Exception | None = None) -> JSONResponse:
+    status = dialect_status(request, exc, status) if exc is not None else status
     for prefix, renderer in DIALECT_ERRORS:
         if request.url.path.startswith(prefix):
             return renderer(status, message)
@@ -68,15 +84,15 @@ class Metrics:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return render_error(request, exc.status, exc.message)
+        return render_error(request, exc.status, exc.message, exc)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return render_error(request, domain_status(exc), str(exc))
+        return render_error(request, domain_status(exc), str(exc), exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return render_error(request, 400, validation_message(exc))
+        return render_error(request, 400, validation_message(exc), exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -34,7 +34,7 @@ from functions.common.jobs import (
     result_key,
 )
 from functions.common.media_store import normalized_key, upload_key
-from functions.common.probe import media_facts, probe
+from functions.common.probe import file_md5, media_facts, probe
 from functions.common.transcript import Segment, Transcript
 
 log = logging.getLogger("shenava.api")
@@ -145,6 +145,9 @@ class JobService:
     async def submit(self, submission: Submission) -> JobDocument:
         job = new_job(submission)
         filename = job.filename
+        # Known at upload (TRD's create answers them), and kept if the media turns out unreadable.
+        job.media.md5 = await asyncio.to_thread(file_md5, submission.media_path)
+        job.media.size = submission.media_path.stat().st_size
         job.media.content_type = submission.content_type
         await self.deps.jobs.create(job)
         key = upload_key(job.tenant, job.id, filename)
@@ -205,7 +208,7 @@ class JobService:
         def stop(job: JobDocument) -> bool:
             if job.status not in {JobStatus.QUEUED, JobStatus.IN_PROGRESS}:
                 raise Conflict(f"only QUEUED or IN_PROGRESS jobs can be stopped; {job_id} is {job.status}")
-            job.status = JobStatus.STOPPED
+            job.status, job.completed_at = JobStatus.STOPPED, self.deps.clock()
             return True
 
         stopped = await self.deps.jobs.change(tenant, job_id, stop)
@@ -218,7 +221,8 @@ class JobService:
         old = await self.get(tenant, job_id)
         if old.status not in {JobStatus.FAILED, JobStatus.STOPPED}:
             raise Conflict(f"only FAILED or STOPPED jobs can be retried; {job_id} is {old.status}")
-        job = rerun_of(old, media=MediaFacts(content_type=old.media.content_type))
+        media = MediaFacts(content_type=old.media.content_type, md5=old.media.md5, size=old.media.size)
+        job = rerun_of(old, media=media)  # the same file: its md5 and size are known
         await self.deps.jobs.create(job)
         try:
             await self.deps.media.copy(
@@ -250,8 +254,9 @@ class JobService:
         return deleted
 
     async def query(self, tenant: str, query: JobQuery) -> tuple[int, list[JobRow]]:
-        """Index rows matching ``query``, newest first: the total and the requested page."""
-        rows = await self.deps.jobs.index.rows(tenant, query.matches)
+        """Index rows matching ``query``, oldest first (ascending ids, as TRD's examples list them;
+        new jobs go to the last page, so earlier pages stay put): the total and the requested page."""
+        rows = (await self.deps.jobs.index.rows(tenant, query.matches))[::-1]
         start = (query.page - 1) * query.limit
         return len(rows), rows[start : start + query.limit]
 

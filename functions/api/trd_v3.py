@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
@@ -28,20 +29,34 @@ from functions.common.callbacks import check_callback_targets, validate_callback
 from functions.common.datasets import SLUG, DatasetRepository, DatasetType
 from functions.common.errors import (
     BadRequest,
+    Conflict,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
     ShenavaError,
+    Unauthorized,
     Unprocessable,
+    WrongState,
 )
 from functions.common.jobs import JobDocument, JobStatus
 from functions.common.probe import probe
 from functions.common.reasons import public_reason
 from functions.common.render_trd import render_csv, render_job, render_segments
+from functions.common.transcript import Transcript
 
 PREFIX = "/trd/v3"
+SYNC_PATH = f"{PREFIX}/transcribe"
 router = APIRouter(prefix=PREFIX, tags=["CPqD TRD v3"])
 MAX_LIMIT = 1000
+
+StatusFor = tuple[tuple[type[Exception], int], ...]
+# The document's codes (400/401/403/404/413/422/429/503), for the kinds of error whose code
+# differs from the app's, once for the dialect: a request the job's state does not allow (stop,
+# retry, delete, a result not there yet) is 400 "Solicitação inválida" (the document has no 409);
+# request validation is 422 "Erro de validação"; a missing or wrong key is 403 "Acesso negado" on
+# the job APIs, which list no 401 (the synchronous /transcribe lists 401 and keeps it).
+SYNC_STATUS: StatusFor = ((RequestValidationError, 422), (WrongState, 400), (Conflict, 400))
+JOB_STATUS: StatusFor = (*SYNC_STATUS, (Unauthorized, 403))
 
 
 def render_error(status: int, message: str) -> JSONResponse:
@@ -184,12 +199,22 @@ async def result(request: Request, tenant: Tenant, job_id: str, format: str = "j
     job = await svc.get(tenant, job_id)
     if format not in {"json", "csv"}:
         raise Unprocessable("format is json or csv")
+    transcript = await _finished_transcript(svc, job)
     if format == "json":
-        return await _job_with_segments(svc, job)
-    transcript = await svc.transcript(job) if job.status == JobStatus.COMPLETED else None
-    if transcript is None:
-        raise NotFound(f"the job {job_id} has no result ({job.status})")
+        return {"job": render_job(job), "segments": render_segments(job, transcript)}
     return PlainTextResponse(render_csv(job, transcript), media_type="text/csv; charset=utf-8")
+
+
+async def _finished_transcript(svc: JobService, job: JobDocument) -> Transcript:
+    """A COMPLETED job's transcript. Any other state is refused naming it (JSON and CSV alike), so
+    an unfinished job is never taken for an empty transcript."""
+    if job.status != JobStatus.COMPLETED:
+        why = f": {public_reason(job.failure_reason)}" if job.failure_reason else ""
+        raise WrongState(f"the job {job.id} is {job.status.value}{why}; only a COMPLETED job has a result")
+    transcript = await svc.transcript(job)
+    if transcript is None:
+        raise NotFound(f"the result of the job {job.id} is no longer stored")
+    return transcript
 
 
 @router.post("/job/stop/{job_id}", summary="Stop a QUEUED or IN_PROGRESS job")

@@ -1,7 +1,9 @@
 """CPqD TRD shapes of a job and its transcript: the v3 JOB, segments and the CSV.
 
 Used by the TRD dialect and by notify (callback_urls receive the finished JOB). Units convert
-here: channels count from 1, scores are 0..100, CSV times are ``mm:ss:sss``.
+here: channels count from 1, scores are 0..100, CSV times are ``mm:ss:sss``, and a word's
+``start_time``/``end_time`` count from its segment's ``start``, as in the document's example
+(segment 0.861-4.12 s, its first word at 0.000035 s), where transcripts keep media time.
 """
 
 from __future__ import annotations
@@ -82,11 +84,23 @@ def render_job(job: JobDocument) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value is not None}
 
 
-def render_segment(segment: Segment, lm: str, word_details: bool) -> dict[str, Any]:
-    words = [
-        {"text": w.text, "score": round(w.confidence * 100), "start_time": w.start, "end_time": w.end}
+def render_words(segment: Segment) -> list[dict[str, Any]]:
+    """Words timed from the segment's start as rendered, so ``start + start_time`` is the word's
+    time in the media (never before the segment: a word the engine began a hair early starts at 0)."""
+    start = round(segment.start, 3)
+
+    def since_start(seconds: float) -> float:
+        return round(max(0.0, seconds - start), 3)
+
+    return [
+        {"text": w.text, "score": round(w.confidence * 100), "start_time": since_start(w.start),
+         "end_time": since_start(w.end)}
         for w in segment.words
-    ]
+    ]  # fmt: skip
+
+
+def render_segment(segment: Segment, lm: str, word_details: bool) -> dict[str, Any]:
+    words = render_words(segment)
     text = segment.text.strip()
     return {
         "channel": segment.channel + 1,
@@ -217,8 +231,7 @@ def render_batch_result(job: JobDocument, transcript: Transcript | None) -> dict
             "channel": s.channel + 1, "end": round(s.end, 3), "score": round(s.confidence * 100),
             "speaker": s.speaker or str(s.channel + 1), "start": round(s.start, 3),
             "status": "RECOGNIZED" if s.text.strip() else "NO_MATCH", "text": s.text.strip(),
-            "words": [{"text": w.text, "score": round(w.confidence * 100), "start_time": w.start,
-                       "end_time": w.end} for w in s.words],
+            "words": render_words(s),
             **_quality(s),
         }
         for s in (transcript.segments if transcript else ())

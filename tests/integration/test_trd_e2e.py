@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from collections.abc import AsyncIterator
@@ -32,7 +33,8 @@ async def trd(pipeline: Pipeline) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="module")
 def portuguese(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return espeak_wav(SPOKEN, "pt-br", tmp_path_factory.mktemp("pt") / "bom-dia.wav")
+    # two seconds of silence first: word times from the media's start and from the segment's differ
+    return espeak_wav(SPOKEN, "pt-br", tmp_path_factory.mktemp("pt") / "bom-dia.wav", delay_s=2.0)
 
 
 def upload(path: Path) -> dict[str, tuple[str, bytes, str]]:
@@ -53,6 +55,10 @@ async def test_sync_transcribe_returns_the_job_with_segments_and_forgets_it(
     assert segments and all(s["status"] == "RECOGNIZED" and s["channel"] == 1 for s in segments)
     words = [w for s in segments for w in s["alternatives"][0]["words"]]
     assert words and all(0 <= w["score"] <= 100 and w["start_time"] <= w["end_time"] for w in words)
+    assert segments[0]["start"] > 1.5  # after the silence
+    for s in segments:  # as in the document's example, words count from their segment's start
+        for w in s["alternatives"][0]["words"]:
+            assert s["start"] + w["end_time"] <= s["end"] + 0.05, (s["start"], s["end"], w)
     heard = re.sub(r"[^\w\s]", " ", " ".join(s["alternatives"][0]["text"] for s in segments).lower())
     reference = re.sub(r"[^\w\s]", " ", SPOKEN.lower())
     assert jiwer.wer(" ".join(reference.split()), " ".join(heard.split())) < WER_LIMIT, heard
@@ -79,6 +85,11 @@ async def test_callback_urls_receive_the_finished_job_signed(
                                   data={"callback_urls": receiver.url})  # fmt: skip
         assert response.status_code == 200
         job_id = response.json()["job"]["id"]
+        media = response.json()["job"]["media"]  # known at upload, as in the document's create answer
+        assert (media["md5"], media["size"]) == (
+            hashlib.md5(portuguese.read_bytes()).hexdigest(),
+            portuguese.stat().st_size,
+        )
         note = await receiver.next(180)
         assert receiver.signed_correctly(note)
         assert note.json["job"]["id"] == job_id and note.json["job"]["status"] == "COMPLETED"

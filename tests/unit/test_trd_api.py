@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import AsyncIterator
@@ -14,22 +15,26 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from events.models import ObjectCreated
 from functions.api.app import create_app
 from functions.common.apikeys import create_key
+from functions.common.bootstrap import Deps
 from functions.common.job_index import JobRow
 from functions.common.jobs import JobDocument, JobRepository, JobStatus, MediaFacts, new_job_id, result_key
 from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.common.transcript import Segment, Transcript, Word
+from functions.ingest import handler as ingest
 from tests.fakes import DirMediaStore, MemoryBus
 
 
 class Trd:
     def __init__(
-        self, client: httpx.AsyncClient, state: MemoryStateStore, media: DirMediaStore, key: str
+        self, client: httpx.AsyncClient, state: MemoryStateStore, media: DirMediaStore, key: str, deps: Deps
     ) -> None:
         self.client, self.state, self.media, self.key = client, state, media, key
         self.jobs = JobRepository(state)
+        self.app_deps = deps
 
     @property
     def auth(self) -> dict[str, str]:
@@ -54,7 +59,7 @@ async def trd(tmp_path: Path) -> AsyncIterator[Trd]:
     key = await create_key(state, "acme")
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s")
     async with app.router.lifespan_context(app), client:
-        yield Trd(client, state, media, key)
+        yield Trd(client, state, media, key, app.state.deps)
 
 
 async def test_create_answers_the_documented_job(trd: Trd) -> None:
@@ -106,8 +111,33 @@ async def test_malformed_requests_are_4xx_json(trd: Trd) -> None:
     assert response.status_code == 400 and "at least 100 bytes" in response.json()["detail"]
     assert (await trd.client.get("/trd/v3/job/status/nope", headers=trd.auth)).status_code == 404
     response = await trd.client.get("/trd/v3/job", params={"limit": 5000}, headers=trd.auth)
-    assert response.status_code == 400 and "limit" in response.json()["detail"]
-    assert (await trd.client.get("/trd/v3/job")).status_code == 401
+    assert response.status_code == 422 and "limit" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/trd/v3/job", {"limit": "5000"}),  # "Limit (opcional, máximo 1000)"
+        ("/trd/v3/job", {"page": "0"}),  # "Número da pagina iniciando em 1"
+        ("/trd/v3/query/job", {"status": "DONE"}),
+        ("/trd/v3/query/job", {"start_date": "yesterday"}),
+        ("/trd/v3/query/job", {"result": "maybe"}),
+    ],
+)
+async def test_query_validation_is_the_documents_422(trd: Trd, path: str, params: dict[str, str]) -> None:
+    response = await trd.client.get(path, params=params, headers=trd.auth)
+    assert response.status_code == 422 and set(response.json()) == {"detail"}
+
+
+async def test_access_is_denied_with_the_documents_codes(trd: Trd) -> None:
+    """The job APIs list 403 "Acesso negado" and no 401; the synchronous /transcribe lists both."""
+    wrong = {"Authorization": "Bearer not-a-key"}
+    for headers in ({}, wrong):
+        assert (await trd.client.get("/trd/v3/job", headers=headers)).status_code == 403
+        assert (await trd.client.get("/trd/v3/query/job", headers=headers)).status_code == 403
+        assert (await trd.client.post("/trd/v3/job/stop/x", headers=headers)).status_code == 403
+        files = {"upload_file": ("nasceu.wav", b"RIFF" + b"x" * 400, "audio/x-wav")}
+        assert (await trd.client.post("/trd/v3/transcribe", files=files, headers=headers)).status_code == 401
 
 
 async def finished(trd: Trd, status: JobStatus, **fields: Any) -> JobDocument:
@@ -116,6 +146,8 @@ async def finished(trd: Trd, status: JobStatus, **fields: Any) -> JobDocument:
     )
     job.media = MediaFacts(
         key=f"uploads/acme/{job.id}/call.wav",
+        md5="c6e28a049070b13e2cd95b2b2f8dc005",
+        size=204,
         channels=2,
         duration=4.5,
         bit_rate=256000,
@@ -136,16 +168,19 @@ async def test_stop_retry_delete_follow_the_allowed_states(trd: Trd) -> None:
     completed = await finished(trd, JobStatus.COMPLETED)
     failed = await finished(trd, JobStatus.FAILED, failure_reason="no audio track")
     queued = (await trd.create()).json()["job"]["id"]
+    # "Só é possivel interromper um job com o status em QUEUED ou IN_PROGRESS" and the like: the
+    # document's codes are 400/403/404/422, so a state that does not allow it is a 400
     for path in (f"/trd/v3/job/stop/{completed.id}", f"/trd/v3/job/retry/{completed.id}"):
         response = await trd.client.post(path, headers=trd.auth)
-        assert response.status_code == 409 and "COMPLETED" in response.json()["detail"]
+        assert response.status_code == 400 and "COMPLETED" in response.json()["detail"]
     response = await trd.client.delete(f"/trd/v3/job/{queued}", headers=trd.auth)
-    assert response.status_code == 409 and "QUEUED" in response.json()["detail"]
+    assert response.status_code == 400 and "QUEUED" in response.json()["detail"]
 
     stopped = (await trd.client.post(f"/trd/v3/job/stop/{queued}", headers=trd.auth)).json()["job"]
-    assert stopped["status"] == "STOPPED"
+    assert stopped["status"] == "STOPPED" and stopped["completed_at"]  # as the document's stop answer
     retried = (await trd.client.post(f"/trd/v3/job/retry/{failed.id}", headers=trd.auth)).json()["job"]
     assert retried["status"] == "QUEUED" and retried["id"] != failed.id and retried["filename"] == "call.wav"
+    assert (retried["media"]["md5"], retried["media"]["size"]) == (failed.media.md5, failed.media.size)
     assert f"uploads/acme/{retried['id']}/call.wav" in trd.media.stored_keys()
     deleted = (await trd.client.delete(f"/trd/v3/job/{completed.id}", headers=trd.auth)).json()["job"]
     assert deleted["status"] == "DELETED"
@@ -156,8 +191,8 @@ async def test_stop_retry_delete_follow_the_allowed_states(trd: Trd) -> None:
 async def test_result_as_json_and_csv(trd: Trd) -> None:
     job = await finished(trd, JobStatus.COMPLETED)
     words = (
-        Word(text="a", start=0.86, end=0.95, confidence=0.98),
-        Word(text="minha", start=0.95, end=1.3, confidence=1.0),
+        Word(text="a", start=0.861035, end=0.95, confidence=0.98),
+        Word(text="minha", start=0.95, end=1.311, confidence=1.0),
     )
     transcript = Transcript(job_id=job.id, language="pt", duration=4.5, channels=2, segments=(
         Segment(channel=0, speaker="1", start=0.861, end=4.12, text=" a minha", confidence=0.99, words=words),
@@ -169,8 +204,8 @@ async def test_result_as_json_and_csv(trd: Trd) -> None:
     assert first == {
         "channel": 1, "speaker": "1", "start": 0.861, "end": 4.12, "status": "RECOGNIZED",
         "alternatives": [{"text": "a minha", "score": 99, "lm": "", "words": [
-            {"text": "a", "score": 98, "start_time": 0.86, "end_time": 0.95},
-            {"text": "minha", "score": 100, "start_time": 0.95, "end_time": 1.3}]}],
+            {"text": "a", "score": 98, "start_time": 0.0, "end_time": 0.089},
+            {"text": "minha", "score": 100, "start_time": 0.089, "end_time": 0.45}]}],
         "task_results": {},
     }  # fmt: skip
     assert (second["channel"], second["speaker"], second["status"]) == (2, "2", "NO_MATCH")
@@ -190,6 +225,76 @@ async def test_result_as_json_and_csv(trd: Trd) -> None:
     assert rows[2][2:4] == ["01:05:250", "01:06:000"]
 
 
+# The document's example segment: 0.861-4.12 s, its words timed from the segment's start.
+EXAMPLE_WORDS = [
+    ("a", 0.000035418154, 0.08985883), ("minha", 0.08985883, 0.45), ("filha", 0.45, 0.87),
+    ("nasceu", 0.87, 1.3199999), ("hoje", 1.3199999, 1.77), ("ela", 1.86, 2.1299999),
+    ("tem", 2.1299999, 2.339976), ("dez", 2.34, 2.6699998), ("anos", 2.6699998, 3.12),
+]  # fmt: skip
+
+
+async def test_word_times_are_relative_to_their_segment_as_in_the_documents_example(trd: Trd) -> None:
+    job = await finished(trd, JobStatus.COMPLETED)
+    words = tuple(Word(text=t, start=0.861 + s, end=0.861 + e, confidence=1.0) for t, s, e in EXAMPLE_WORDS)
+    text = " ".join(t for t, _, _ in EXAMPLE_WORDS)
+    segment = Segment(channel=0, speaker="1", start=0.861, end=4.12, text=text, confidence=0.99, words=words)
+    transcript = Transcript(job_id=job.id, language="pt", duration=4.531, channels=1, segments=(segment,))
+    await trd.state.put(result_key("acme", job.id), transcript.model_dump(mode="json"))
+    [rendered] = (await trd.client.get(f"/trd/v3/job/result/{job.id}", headers=trd.auth)).json()["segments"]
+    shown = [(w["text"], w["start_time"], w["end_time"]) for w in rendered["alternatives"][0]["words"]]
+    for (word, start, end), (text_, start_, end_) in zip(shown, EXAMPLE_WORDS, strict=True):
+        assert (
+            word == text_
+            and start == pytest.approx(start_, abs=1e-3)
+            and end == pytest.approx(end_, abs=1e-3)
+        )
+        # a CPqD client places a word by adding the segment's start: it must land in the segment
+        assert rendered["start"] <= rendered["start"] + start <= rendered["start"] + end <= rendered["end"]
+
+
+@pytest.mark.parametrize(
+    "status", [JobStatus.QUEUED, JobStatus.IN_PROGRESS, JobStatus.FAILED, JobStatus.STOPPED]
+)
+async def test_a_result_that_is_not_there_is_refused_naming_the_state(trd: Trd, status: JobStatus) -> None:
+    """Never ``"segments": []`` for an unfinished job: a client would store it as an empty transcript."""
+    job = await finished(trd, status, failure_reason="no audio track" if status == JobStatus.FAILED else "")
+    for params in ({}, {"format": "csv"}):
+        response = await trd.client.get(f"/trd/v3/job/result/{job.id}", params=params, headers=trd.auth)
+        assert response.status_code == 400, response.text
+        assert f"is {status.value}" in response.json()["detail"]
+
+
+async def test_list_is_oldest_first_as_in_the_documents_example(trd: Trd) -> None:
+    created = [(await trd.create()).json()["job"]["id"] for _ in range(4)]
+    listed = (await trd.client.get("/trd/v3/job", params={"page": 1, "limit": 100}, headers=trd.auth)).json()
+    assert [r["job"]["id"] for r in listed["results"]] == created == sorted(created)
+    queried = (await trd.client.get("/trd/v3/query/job", headers=trd.auth)).json()
+    assert [r["job"]["id"] for r in queried["results"]] == created
+    first_page = (await trd.client.get("/trd/v3/job", params={"limit": 2}, headers=trd.auth)).json()
+    await trd.create()  # a job added meanwhile leaves the pages already read as they were
+    again = (await trd.client.get("/trd/v3/job", params={"limit": 2}, headers=trd.auth)).json()
+    assert again["results"] == first_page["results"] and again["total"] == 5
+
+
+async def test_md5_and_size_are_answered_at_upload_and_kept_when_the_job_fails(trd: Trd) -> None:
+    audio = b"RIFF" + b"x" * 400  # what create sends: not readable audio, so ingest will fail it
+    created = (await trd.create()).json()["job"]
+    assert created["media"]["md5"] == hashlib.md5(audio).hexdigest() and created["media"]["size"] == len(
+        audio
+    )
+    await ingest.handle(_upload_event(trd, created), trd.app_deps)
+    failed = (await trd.client.get(f"/trd/v3/job/status/{created['id']}", headers=trd.auth)).json()["job"]
+    assert failed["status"] == "FAILED"
+    assert (failed["media"]["md5"], failed["media"]["size"]) == (created["media"]["md5"], len(audio))
+    retried = (await trd.client.post(f"/trd/v3/job/retry/{created['id']}", headers=trd.auth)).json()["job"]
+    assert (retried["media"]["md5"], retried["media"]["size"]) == (created["media"]["md5"], len(audio))
+
+
+def _upload_event(trd: Trd, job: dict[str, Any]) -> ObjectCreated:
+    key = f"uploads/acme/{job['id']}/{job['filename']}"
+    return ObjectCreated(id=key, bucket=trd.app_deps.settings.media_bucket, key=key, size=404, etag="e")
+
+
 async def test_list_and_query_2000_jobs(trd: Trd) -> None:
     start = datetime(2026, 3, 1, tzinfo=UTC)
     rows = []
@@ -205,8 +310,8 @@ async def test_list_and_query_2000_jobs(trd: Trd) -> None:
 
     page = (await trd.client.get("/trd/v3/job", params={"page": 3, "limit": 100}, headers=trd.auth)).json()
     assert page["total"] == 1500 and len(page["results"]) == 100 and (page["page"], page["limit"]) == (3, 100)
-    newest_first = sorted(visible, key=lambda r: r.id, reverse=True)
-    assert [r["job"]["id"] for r in page["results"]] == [r.id for r in newest_first[200:300]]
+    oldest_first = sorted(visible, key=lambda r: r.id)
+    assert [r["job"]["id"] for r in page["results"]] == [r.id for r in oldest_first[200:300]]
     tagged = (
         await trd.client.get("/trd/v3/job", params={"tag": "t2", "limit": 1000}, headers=trd.auth)
     ).json()
@@ -217,7 +322,7 @@ async def test_list_and_query_2000_jobs(trd: Trd) -> None:
         "end_date": "2026-03-20T00:00:00.000+00:00", "limit": 7, "page": 2,
     }  # fmt: skip
     found = (await trd.client.get("/trd/v3/query/job", params=params, headers=trd.auth)).json()
-    expected = [r for r in newest_first if r.status == "COMPLETED" and r.filename == "f3.wav"
+    expected = [r for r in oldest_first if r.status == "COMPLETED" and r.filename == "f3.wav"
                 and datetime(2026, 3, 10, tzinfo=UTC) <= datetime.fromisoformat(r.created_at)
                 <= datetime(2026, 3, 20, tzinfo=UTC)]  # fmt: skip
     assert found["total"] == len(expected) > 7
