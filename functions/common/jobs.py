@@ -62,6 +62,19 @@ class Accounted(BaseModel):
     segments: int = 0
 
 
+class Progress(BaseModel):
+    """How far a running transcription has come; transcribe writes it every few seconds."""
+
+    audio_s: float = 0.0  # audio decoded so far, in channel-seconds
+    total_s: float = 0.0  # the audio to decode, in channel-seconds
+    segments: int = 0  # segments done so far
+    accounted: dict[str, Accounted] = Field(default_factory=dict)  # their speech by segment status
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.audio_s / self.total_s) if self.total_s > 0 else 0.0
+
+
 class MediaFacts(BaseModel):
     key: str = ""  # the original object in the media bucket
     etag: str = ""  # of that object when it was registered (its events carry it)
@@ -146,6 +159,7 @@ class JobDocument(BaseModel):
     callback_failure_reason: str = ""
     processing_attempts: int = 0
     accounted: dict[str, Accounted] = Field(default_factory=dict)  # speech by segment status
+    progress: Progress | None = None  # while IN_PROGRESS: how far the transcription has come
 
     @property
     def may_advance(self) -> bool:

@@ -13,7 +13,7 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.common.jobs import JobDocument, JobStatus
+from functions.common.jobs import Accounted, JobDocument, JobStatus
 from functions.common.reasons import public_reason
 from functions.common.transcript import Segment, Transcript
 
@@ -239,15 +239,37 @@ def render_batch_result(job: JobDocument, transcript: Transcript | None) -> dict
     return {**render_record(job), "segments": segments}
 
 
+def _accounted_so_far(job: JobDocument) -> dict[str, Accounted]:
+    """A finished job's accounting; a running one's segments done so far (its progress)."""
+    if job.status == JobStatus.IN_PROGRESS and job.progress is not None:
+        return job.progress.accounted
+    return job.accounted
+
+
 def render_file_status(job: JobDocument) -> dict[str, Any]:
-    accounted = {name: {"seconds": a.seconds, "segments": a.segments} for name, a in job.accounted.items()}
+    """``accounted_speech``; while the file is recognised, the segments done so far and, as
+    PROCESSING, the audio still to decode (its segments are not known before they are done)."""
+    so_far = _accounted_so_far(job)
+    accounted = {name: {"seconds": a.seconds, "segments": a.segments} for name, a in so_far.items()}
     if job.status == JobStatus.IN_PROGRESS:
-        accounted.setdefault("PROCESSING", {"seconds": round(sum(job.media.speech), 3), "segments": 0})
+        total = job.media.duration * _transcribed_channels(job)
+        left = total - job.progress.audio_s if job.progress is not None else total
+        accounted["PROCESSING"] = {"seconds": round(max(left, 0.0), 3), "segments": 0}
     return {
         "accounted_speech": accounted,
-        "total_segments": sum(a.segments for a in job.accounted.values()),
-        "total_speech": round(sum(a.seconds for a in job.accounted.values()), 3),
+        "total_segments": sum(a.segments for a in so_far.values()),
+        "total_speech": round(sum(a.seconds for a in so_far.values()), 3),
     }
+
+
+def file_progress(job: JobDocument) -> float:
+    """How much of the file's work is done, 0..1: finished files 1, running ones by their audio
+    decoded (never 1 before they finish)."""
+    if job.status.finished:
+        return 1.0
+    if job.status == JobStatus.IN_PROGRESS and job.progress is not None:
+        return min(job.progress.fraction, 0.999)
+    return 0.0
 
 
 def _tally(groups: dict[str, dict[str, float]], name: str, size: int) -> None:
@@ -260,15 +282,20 @@ def _reached(job: JobDocument, stage: str) -> bool:
     return job.status == JobStatus.COMPLETED or STAGE_ORDER.index(job.stage.value) >= STAGE_ORDER.index(stage)
 
 
-def _eta(jobs: list[JobDocument]) -> float:
-    """Seconds left: the audio still to do at the real-time factor the batch has shown so far."""
+def _eta(jobs: list[JobDocument], now: datetime) -> float:
+    """Seconds left: the audio still to do at the real-time factor the batch has shown so far
+    (finished files, else the files being decoded now)."""
     rates = [
         (j.completed_at - j.started_at).total_seconds() / j.media.duration
         for j in jobs
         if j.completed_at and j.started_at and j.media.duration > 0
+    ] or [
+        (now - j.started_at).total_seconds() / (j.progress.audio_s / _transcribed_channels(j))
+        for j in jobs
+        if j.status == JobStatus.IN_PROGRESS and j.started_at and j.progress and j.progress.audio_s > 0
     ]
     rate = sum(rates) / len(rates) if rates else 0.5
-    left = sum(j.media.duration for j in jobs if not j.status.finished)
+    left = sum(j.media.duration * (1.0 - file_progress(j)) for j in jobs if not j.status.finished)
     return round(left * rate, 1)
 
 
@@ -276,21 +303,21 @@ def _transcribed_channels(job: JobDocument) -> int:
     return 1 if job.media.redundant_channel else max(job.media.channels, 1)
 
 
-def render_batch_status(batch: str, jobs: list[JobDocument]) -> dict[str, Any]:
+def render_batch_status(batch: str, jobs: list[JobDocument], now: datetime | None = None) -> dict[str, Any]:
+    """The batch's accounting; ``progress`` counts the running files' audio decoded so far."""
     control, status, recognition = _accounting(jobs)
     files = len(jobs) or 1
     total_audio, total_audio_ch = _audio_seconds(jobs)
-    total_speech = round(sum(a.seconds for j in jobs for a in j.accounted.values()), 3)
-    done = [j for j in jobs if j.status.finished]
+    total_speech = round(sum(a.seconds for j in jobs for a in _accounted_so_far(j).values()), 3)
     return {
-        "ETA": _eta(jobs),
+        "ETA": _eta(jobs, now or datetime.now(UTC)),
         "accounted_control": control,
         "accounted_recognition": recognition,
         "accounted_status": status,
         "batch": batch,
         "diarization": round(sum(_reached(j, "DIARIZED") for j in jobs) / files, 4),
         "normalization": round(sum(_reached(j, "NORMALIZED") for j in jobs) / files, 4),
-        "progress": round(len(done) / files, 4),
+        "progress": _batch_progress(jobs),
         "recognition": round(sum(_reached(j, "RECOGNIZED") for j in jobs) / files, 4),
         "speech2audio_rate": round(total_speech / total_audio, 7) if total_audio else 0.0,
         "speech2audio_rate_ch": round(total_speech / total_audio_ch, 7) if total_audio_ch else 0.0,
@@ -298,9 +325,17 @@ def render_batch_status(batch: str, jobs: list[JobDocument]) -> dict[str, Any]:
         "total_audio_ch": round(total_audio_ch, 3),
         "total_bytes": sum(j.media.size for j in jobs),
         "total_files": len(jobs),
-        "total_segments": sum(a.segments for j in jobs for a in j.accounted.values()),
+        "total_segments": sum(a.segments for j in jobs for a in _accounted_so_far(j).values()),
         "total_speech": total_speech,
     }
+
+
+def _batch_progress(jobs: list[JobDocument]) -> float:
+    """Files done plus the running ones' fractions, over the files; 1 only when all are finished."""
+    if not jobs:
+        return 0.0
+    progress = round(sum(file_progress(j) for j in jobs) / len(jobs), 4)
+    return progress if all(j.status.finished for j in jobs) else min(progress, 0.9999)
 
 
 Tally = dict[str, dict[str, float]]
@@ -314,7 +349,7 @@ def _accounting(jobs: list[JobDocument]) -> tuple[Tally, Tally, Tally]:
     for job in jobs:
         _tally(control, control_of(job), job.media.size)
         _tally(status, job.stage.value, job.media.size)
-        for name, accounted in job.accounted.items():
+        for name, accounted in _accounted_so_far(job).items():
             entry = recognition.setdefault(name, {"seconds": 0.0, "segments": 0})
             entry["seconds"] = round(entry["seconds"] + accounted.seconds, 3)
             entry["segments"] += accounted.segments

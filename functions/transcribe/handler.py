@@ -32,10 +32,9 @@ from functions.common.jobs import Accounted, JobDocument, JobStatus, Stage, resu
 from functions.common.render_trd import render_batch_result, render_csv
 from functions.common.transcript import Segment, Transcript
 from functions.transcribe import metrics
+from functions.transcribe.progress import ProgressReporter, segment_status
 
 log = logging.getLogger("shenava.transcribe")
-
-STOP_CHECK_INTERVAL_S = 2.0
 
 
 class JobStoppedWhileRunning(Exception):
@@ -151,8 +150,9 @@ async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
             await asyncio.to_thread(engine.transcribe_channel, wav, ch, options) for ch in range(channels)
         ]
         await deps.jobs.change(job.tenant, job.id, _diarized(deps))
+        reporter = ProgressReporter(job, deps.jobs)
         for run in runs:
-            segments.extend(await _pull_segments(run.segments(), job, deps))
+            segments.extend(await _pull_segments(run.segments(), job, reporter))
             language = language or run.language  # after the segments: the language they were read in
     segments.sort(key=lambda s: (s.start, s.channel))
     if job.options.tasks:
@@ -200,23 +200,26 @@ def accounted(transcript: Transcript) -> dict[str, Accounted]:
     """Speech seconds and segments by TRD segment status (RECOGNIZED, NO_MATCH)."""
     totals: dict[str, Accounted] = {}
     for segment in transcript.segments:
-        entry = totals.setdefault("RECOGNIZED" if segment.text.strip() else "NO_MATCH", Accounted())
+        entry = totals.setdefault(segment_status(segment), Accounted())
         entry.seconds = round(entry.seconds + segment.end - segment.start, 3)
         entry.segments += 1
     return totals
 
 
-async def _pull_segments(lazy: Iterator[Segment], job: JobDocument, deps: Deps) -> list[Segment]:
-    """Pull the engine's lazy segments off the event loop, looking for a stop between them."""
+async def _pull_segments(
+    lazy: Iterator[Segment], job: JobDocument, reporter: ProgressReporter
+) -> list[Segment]:
+    """Pull the engine's lazy segments off the event loop, writing progress as they come (at most
+    every couple of seconds) and looking for a stop between them."""
     pulled: list[Segment] = []
-    last_check = time.monotonic()
-    while (segment := await asyncio.to_thread(next, lazy, None)) is not None:
+    while (segment := await reporter.pull(lazy)) is not None:
         pulled.append(segment)
-        if time.monotonic() - last_check >= STOP_CHECK_INTERVAL_S:
-            last_check = time.monotonic()
-            current = await deps.jobs.find(job.tenant, job.id)
-            if current is None or current.status != JobStatus.IN_PROGRESS:
-                raise JobStoppedWhileRunning(job.id)
+        reporter.add(segment)
+        if reporter.due:
+            await reporter.flush()
+        if reporter.stopped:
+            raise JobStoppedWhileRunning(job.id)
+    reporter.channel_done()
     return pulled
 
 
