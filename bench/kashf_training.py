@@ -39,9 +39,10 @@ import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from functions.common.tag_model import TagModel
+from functions.common.text_features import TextFeaturizer
 from functions.train.datasets_public import chatterbot, stratified_split
-from functions.train.features.text import TextFeaturizer
-from functions.train.learner import MAX_FOLDS, TagEvaluation, TagModel, macro, train_tag
+from functions.train.learner import MAX_FOLDS, TagEvaluation, macro, train_tag
 
 ENGLISH_TAGS = 7
 THRESHOLD = 0.5

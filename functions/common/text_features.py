@@ -1,4 +1,7 @@
-"""Text features for Kashf: character n-gram TF-IDF over Persian-normalised text.
+"""Kashf's text features: character n-gram TF-IDF over Persian-normalised text.
+
+Shared: training fits the featurizer and stores it with a run's models; tagging (Kashf, and TRD
+``recognition.tasks`` in transcribe) loads it back to featurise new texts.
 
 Text is compared under ``functions.common.persian.normalise`` (Persian-aware: one spelling for
 the code-point variants of a word; see there).

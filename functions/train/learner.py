@@ -46,7 +46,7 @@ by the prior 0.08, shuffled labels ~0.08); 10,000 reports over 20 tags train in 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
@@ -54,13 +54,19 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import StratifiedKFold
 
+from functions.common.tag_model import (
+    TagModel,
+    as_csr,
+    centroid_probability,
+    similarities,
+    unit_dense,
+    unit_rows,
+)
+
 MIN_PER_CLASS = 3  # below 3 of either class a fold would train on 1 example of it; the centroid is steadier
 MAX_FOLDS = 5
 THRESHOLD = 0.5  # with class-balanced weights 0.5 is the even-odds point; tuning it on OOF would bias F1
-CENTROID_Z = 2.0
-CENTROID_SLOPE = 2.0  # z = 1 -> 0.12, z = 2 -> 0.5, z = 3 -> 0.88
 CENTROID_COLUMNS = 2048  # ~60 kB of JSON; on the Persian corpus 1024, 4096 and all columns scored alike
-FORMAT_VERSION = 1
 
 # Small-data settings: a leaf may hold two reports (min_data_in_leaf, min_data_in_bin,
 # min_sum_hessian_in_leaf), bins are built for every column (feature_pre_filter=False, else LightGBM
@@ -100,78 +106,6 @@ class TagEvaluation:
 
 
 @dataclass
-class TagModel:
-    tag_id: int
-    kind: str
-    threshold: float
-    booster: str | None = None  # lightgbm: model_to_string()
-    columns: list[int] | None = None  # lightgbm: the input columns the booster sees, in order
-    direction: dict[int, float] | None = None  # centroid: column -> weight (sparse)
-    offset: float = 0.0  # centroid: mean score of the items that are not explicit positives
-    spread: float = 1.0  # centroid: their standard deviation
-    prototypes: list[list[float]] | None = None  # lightgbm on dense rows: positive and negative centroids
-    _booster: lgb.Booster | None = field(default=None, init=False, repr=False, compare=False)
-
-    def predict(self, X: Any) -> np.ndarray:
-        rows = X.shape[0]
-        if self.kind == "no_positives" or rows == 0:
-            return np.zeros(rows, dtype=np.float64)
-        if self.kind == "centroid":
-            return self._centroid_predict(_csr(X))
-        if self._booster is None:
-            self._booster = lgb.Booster(model_str=self.booster)
-        rows = _csr(X)[:, self.columns].toarray()
-        if self.prototypes is not None:
-            rows = np.hstack([rows, _similarities(_unit_dense(X), np.asarray(self.prototypes))])
-        return np.asarray(self._booster.predict(rows), dtype=np.float64)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": FORMAT_VERSION,
-            "tag_id": self.tag_id,
-            "kind": self.kind,
-            "threshold": self.threshold,
-            "booster": self.booster,
-            "columns": self.columns,
-            # JSON keys are strings; parallel lists keep the numbers numbers
-            "direction": None
-            if self.direction is None
-            else {"columns": list(self.direction), "weights": list(self.direction.values())},
-            "offset": self.offset,
-            "spread": self.spread,
-            "prototypes": self.prototypes,
-        }
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> TagModel:
-        if doc.get("version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported tag model version {doc.get('version')}")
-        direction = doc.get("direction")
-        return cls(
-            tag_id=int(doc["tag_id"]),
-            kind=str(doc["kind"]),
-            threshold=float(doc["threshold"]),
-            booster=doc.get("booster"),
-            columns=doc.get("columns"),
-            direction=None
-            if direction is None
-            else dict(zip(map(int, direction["columns"]), map(float, direction["weights"]), strict=True)),
-            offset=float(doc.get("offset", 0.0)),
-            spread=float(doc.get("spread", 1.0)),
-            prototypes=doc.get("prototypes"),
-        )
-
-    def _centroid_predict(self, X: sp.csr_matrix) -> np.ndarray:
-        direction = self.direction or {}
-        if not direction:
-            return np.zeros(X.shape[0])
-        columns = np.fromiter(direction.keys(), dtype=np.int64, count=len(direction))
-        weights = np.fromiter(direction.values(), dtype=np.float64, count=len(direction))
-        scores = np.asarray(_unit_rows(X)[:, columns] @ weights, dtype=np.float64).ravel()
-        return _centroid_probability(scores, self.offset, self.spread)
-
-
-@dataclass
 class TagRun:
     model: TagModel
     evaluation: TagEvaluation | None
@@ -179,43 +113,13 @@ class TagRun:
     notsure: list[int]
 
 
-def _csr(X: Any) -> sp.csr_matrix:
-    return X if sp.isspmatrix_csr(X) else sp.csr_matrix(X, dtype=np.float32)
-
-
-def _unit_rows(X: sp.csr_matrix) -> sp.csr_matrix:
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ X)
-
-
 def _unit(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm > 0 else vector
 
 
-def _unit_dense(X: Any) -> np.ndarray:
-    rows = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return rows / norms
-
-
 def _prototypes(unit: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.vstack([_unit(unit[y].mean(axis=0)), _unit(unit[~y].mean(axis=0))])
-
-
-def _similarities(unit: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
-    scores = unit @ prototypes.T
-    return np.column_stack([scores, scores[:, 0] - scores[:, 1]])
-
-
-def _sigmoid(values: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-values))
-
-
-def _centroid_probability(scores: np.ndarray, offset: float, spread: float) -> np.ndarray:
-    return _sigmoid(CENTROID_SLOPE * ((scores - offset) / spread - CENTROID_Z))
 
 
 def _evaluate(truth: np.ndarray, probabilities: np.ndarray, threshold: float) -> TagEvaluation:
@@ -250,13 +154,13 @@ def _train_lightgbm(
     tag_id: int, X: sp.csr_matrix, labelled: np.ndarray, y: np.ndarray, seed: int, dense: bool = False
 ) -> tuple[TagModel, np.ndarray]:
     rows = sp.csr_matrix(X[labelled])
-    unit = _unit_dense(rows) if dense else None
+    unit = unit_dense(rows) if dense else None
 
     def inputs(part: np.ndarray, columns: np.ndarray, prototypes: np.ndarray | None) -> np.ndarray:
         chosen = rows[part][:, columns].toarray()
         if unit is None or prototypes is None:
             return chosen
-        return np.hstack([chosen, _similarities(unit[part], prototypes)])
+        return np.hstack([chosen, similarities(unit[part], prototypes)])
 
     # dense rows: few raw columns next to the prototypes, more as reports grow (one per 8 reports)
     limit = min(MAX_COLUMNS, len(y) // 8) if dense else MAX_COLUMNS
@@ -294,7 +198,7 @@ def _centroid_sums(unit: sp.csr_matrix, is_positive: np.ndarray) -> tuple[np.nda
 def _train_centroid(
     tag_id: int, X: sp.csr_matrix, labelled: np.ndarray, y: np.ndarray
 ) -> tuple[TagModel, np.ndarray]:
-    unit = _unit_rows(X)
+    unit = unit_rows(X)
     is_positive = np.zeros(unit.shape[0], dtype=bool)
     is_positive[labelled[y]] = True
     _, _, direction = _centroid_sums(unit, is_positive)
@@ -331,13 +235,13 @@ def _train_centroid(
         without = math.sqrt(max(positive_norm**2 - 2 * to_positive + own, 1e-12))
         with_it = math.sqrt(max(rest_norm**2 + 2 * to_rest + own, 1e-12))
         scores[index] = (to_positive - own) / without - (to_rest + own) / with_it
-    return model, _centroid_probability(scores, offset, spread)
+    return model, centroid_probability(scores, offset, spread)
 
 
 def train_tag(tag_id: int, X: Any, item_ids: list[int], labels: dict[int, bool], seed: int = 0) -> TagRun:
     """Train tag ``tag_id`` from the explicit ``labels`` (item id → positive) on rows ``X`` of
     ``item_ids``; see the module doc for which model, its evaluation and "not sure"."""
-    matrix = _csr(X)
+    matrix = as_csr(X)
     if matrix.shape[0] != len(item_ids):
         raise ValueError(f"X has {matrix.shape[0]} rows for {len(item_ids)} item ids")
     row_of = {item: row for row, item in enumerate(item_ids)}
@@ -354,20 +258,20 @@ def train_tag(tag_id: int, X: Any, item_ids: list[int], labels: dict[int, bool],
     else:
         model, oof = _train_lightgbm(tag_id, matrix, labelled, y, seed, dense=not sp.issparse(X))
 
+    return _run(model, labelled_items, y, oof)
+
+
+def _run(model: TagModel, items: list[int], y: np.ndarray, oof: np.ndarray) -> TagRun:
+    """The run of ``model``: its evaluation on the out-of-fold values that exist, and the labels
+    they contradict ("not sure")."""
     known = ~np.isnan(oof)
     evaluation = None
     if int(y[known].sum()) >= 2 and int((~y[known]).sum()) >= 1:
         evaluation = _evaluate(y[known], oof[known], model.threshold)
     predicted = oof >= model.threshold
-    notsure = [
-        item for item, k, p, t in zip(labelled_items, known, predicted, y, strict=True) if k and p != t
-    ]
-    return TagRun(
-        model,
-        evaluation,
-        {item: float(p) for item, k, p in zip(labelled_items, known, oof, strict=True) if k},
-        notsure,
-    )
+    notsure = [item for item, k, p, t in zip(items, known, predicted, y, strict=True) if k and p != t]
+    values = {item: float(p) for item, k, p in zip(items, known, oof, strict=True) if k}
+    return TagRun(model, evaluation, values, notsure)
 
 
 def macro(evaluations: list[TagEvaluation]) -> dict[str, float]:

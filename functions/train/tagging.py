@@ -17,6 +17,7 @@ import numpy as np
 
 from events.models import TaggingRequested
 from functions.common.bootstrap import Deps
+from functions.common.concepts import Bundle, load_bundle
 from functions.common.dataset_runs import (
     FrameTags,
     InputTags,
@@ -30,7 +31,6 @@ from functions.common.dataset_runs import (
 )
 from functions.common.datasets import DatasetRepository, DatasetType
 from functions.train import concepts
-from functions.train.concepts import Bundle, load_bundle
 from functions.train.errors import UnreadableMedia
 from functions.train.features.image import FeatureError
 from functions.train.media import download_media, read_media

@@ -18,6 +18,7 @@ from typing import Any
 
 from events.models import DatasetEvent, DatasetRetagRequested, DatasetTrainRequested
 from functions.common.bootstrap import Deps
+from functions.common.concepts import Bundle, Matrix, load_bundle
 from functions.common.dataset_errors import NothingToTrain
 from functions.common.dataset_runs import Predictions, RunDocuments, TagPredictions
 from functions.common.datasets import (
@@ -32,7 +33,6 @@ from functions.common.datasets import (
     model_key,
 )
 from functions.train import concepts
-from functions.train.concepts import Bundle, Matrix, load_bundle
 from functions.train.features.image import FeatureError
 from functions.train.learner import TagRun, macro
 from functions.train.media import read_media

@@ -168,7 +168,7 @@ async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
 
 async def _with_task_results(job: JobDocument, segments: list[Segment], deps: Deps) -> list[Segment]:
     """TRD ``recognition.tasks``: each segment's text tagged by each named Kashf text dataset."""
-    from functions.train.concepts import tag_texts
+    from functions.common.concepts import tag_texts
 
     repo = DatasetRepository(deps.state)
     spoken = [n for n, segment in enumerate(segments) if segment.text.strip()]  # not no-speech ones

@@ -16,16 +16,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from functions.common.tag_model import TagModel
+from functions.common.text_features import TextFeaturizer
 from functions.train.datasets_public import persian_chatterbot, stratified_split
-from functions.train.features.text import TextFeaturizer
-from functions.train.learner import (
-    MIN_PER_CLASS,
-    TagEvaluation,
-    TagModel,
-    TagRun,
-    macro,
-    train_tag,
-)
+from functions.train.learner import MIN_PER_CLASS, TagEvaluation, TagRun, macro, train_tag
 
 TAGS = ["psychology", "emotion", "trivia", "literature", "money"]
 LEARNT_F1 = 0.75

@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
+from functions.common.persian import normalise
+from functions.common.text_features import EMBEDDING_DIM, N_FEATURES, TextFeaturizer
 from functions.train.datasets_public import persian_chatterbot, stratified_split
-from functions.train.features.text import EMBEDDING_DIM, N_FEATURES, TextFeaturizer, normalise
 
 
 @pytest.fixture(scope="module")
