@@ -26,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.errors import RetryableError
+from events.metrics import observe
 from events.models import Event, encode_event, parse_event
 from events.runner import D, FunctionSpec
 from events.s3_records import from_aws
@@ -203,6 +205,7 @@ class SqsBatchRunner(Generic[D]):
             return self._backoff(attempt)  # no time left to start it: it comes back later
         deadline = asyncio.timeout(budget)
         error: Exception | None = None
+        started = time.perf_counter()
         try:
             async with deadline:
                 produced = await self.spec.handle(event, self.deps)
@@ -210,6 +213,7 @@ class SqsBatchRunner(Generic[D]):
             late = DeadlineExceeded("the function ran out of time before finishing this event")
             error, produced = (late if deadline.expired() else exc), []
         outcome = settle(error, attempt, self.max_deliver, self.backoff)
+        observe(self.spec.consumer.durable, outcome, time.perf_counter() - started)
         log_outcome(log, outcome, error, context)
         if isinstance(outcome, Retry):
             return outcome.delay_s

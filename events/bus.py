@@ -1,4 +1,10 @@
-"""Connecting to NATS, declaring the stream and consumers, publishing events."""
+"""Connecting to NATS, declaring the stream and consumers, publishing events.
+
+``nats_url`` may list several servers, comma-separated (the members of a cluster, each with its
+credentials): the client connects to one and fails over to the others, and learns the rest of
+the cluster from the server it reached. The stream is stored on ``stream_replicas`` servers
+(1 for the embedded single server, 3 on a cluster); consumers inherit the stream's replicas.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +28,15 @@ from events.subjects import ALL_SUBJECTS, ConsumerSpec
 DUPLICATE_WINDOW_S = 120.0
 
 
+def nats_servers(url: str) -> list[str]:
+    """``nats://a:4222,nats://b:4222`` → each server URL."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect(settings: StreamSettings, name: str = "shenava") -> tuple[NATS, JetStreamContext]:
-    nc = await nats.connect(settings.nats_url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    nc = await nats.connect(
+        nats_servers(settings.nats_url), name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5
+    )
     js = nc.jetstream()
     await ensure_stream(js, settings)
     return nc, js
@@ -37,6 +50,7 @@ async def ensure_stream(js: JetStreamContext, settings: StreamSettings) -> None:
         retention=RetentionPolicy.LIMITS,
         max_age=settings.stream_max_age_days * 86400,
         duplicate_window=DUPLICATE_WINDOW_S,
+        num_replicas=settings.stream_replicas,
     )
     try:
         await js.stream_info(settings.stream_name)

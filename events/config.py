@@ -18,6 +18,9 @@ class StreamSettings(Protocol):
     def stream_max_age_days(self) -> float: ...
 
     @property
+    def stream_replicas(self) -> int: ...
+
+    @property
     def ack_wait_s(self) -> float: ...
 
     @property

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -37,6 +38,7 @@ from pydantic import ValidationError
 
 from events.bus import consumer_config, publish_event
 from events.config import HasStreamSettings
+from events.metrics import observe, set_pending
 from events.models import Event, parse_event
 from events.settle import Ack, Fail, Retry, log_context, log_outcome, settle
 from events.subjects import ConsumerSpec
@@ -51,6 +53,7 @@ ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
 FETCH_WAIT_S = 1.0
 ROUND_WAIT_S = 0.02  # each consumer of a round, when the function has several
 BUS_RETRY_S = 0.5
+PENDING_REFRESH_S = 5.0  # how often the pending gauges are read from the consumers
 
 
 async def no_failure_action(event: Event, deps: object, reason: str) -> list[Event]:
@@ -81,6 +84,8 @@ class Runner(Generic[D]):
         self.backoff = list(spec.backoff_s or settings.retry_backoff_s)
         self.max_deliver = spec.max_deliver or settings.max_deliver
         self.heartbeat_s = max(settings.ack_wait_s / 3, 0.2)
+        self.running = False  # the loop is up (a worker's /healthz reads it)
+        self._pending_read_at = 0.0
 
     async def run(self, stop: asyncio.Event | None = None, burst: bool = False) -> None:
         stop = stop or asyncio.Event()
@@ -95,9 +100,11 @@ class Runner(Generic[D]):
             await self.nc.subscribe(ADVISORY.format(stream=stream, consumer=c.durable), cb=self._on_advisory)
             for c in self.spec.consumers
         ]
+        self.running = True
         try:
             while not stop.is_set():
                 try:
+                    await self._report_pending()
                     msg = await (self._next_of_many(subs, doorbell) if rings else self._next(subs[0]))
                     if msg is not None:
                         await self.process(msg)
@@ -107,6 +114,7 @@ class Runner(Generic[D]):
                     log.warning("the event bus is unavailable, waiting: %r", exc)
                     await asyncio.sleep(BUS_RETRY_S)
         finally:
+            self.running = False
             for subscription in [*advisories, *rings]:
                 await subscription.unsubscribe()
             for sub in subs:
@@ -139,6 +147,16 @@ class Runner(Generic[D]):
         await self.js.add_consumer(stream, config)
         return await self.js.pull_subscribe_bind(consumer.durable, stream=stream)
 
+    async def _report_pending(self) -> None:
+        """The pending gauges, read from the server at most every ``PENDING_REFRESH_S``."""
+        now = time.monotonic()
+        if now - self._pending_read_at < PENDING_REFRESH_S:
+            return
+        self._pending_read_at = now
+        for consumer in self.spec.consumers:
+            info = await self.js.consumer_info(self.deps.settings.stream_name, consumer.durable)
+            set_pending(consumer.durable, info.num_pending, info.num_ack_pending)
+
     async def _drained(self) -> bool:
         for consumer in self.spec.consumers:
             info = await self.js.consumer_info(self.deps.settings.stream_name, consumer.durable)
@@ -164,11 +182,13 @@ class Runner(Generic[D]):
     async def _handle(self, msg: Msg, event: Event) -> None:
         attempt = msg.metadata.num_delivered
         error: Exception | None = None
+        started = time.perf_counter()
         try:
             produced = await self.spec.handle(event, self.deps)
         except Exception as exc:
             error, produced = exc, []
         outcome = settle(error, attempt, self.max_deliver, self.backoff)
+        observe(self.spec.consumer.durable, outcome, time.perf_counter() - started)
         log_outcome(log, outcome, error, log_context(self.spec.consumer.durable, event, attempt))
         if isinstance(outcome, Ack):
             await self._publish(produced)

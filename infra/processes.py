@@ -2,7 +2,8 @@
 
 Children run in their own session, so a Ctrl-C in the terminal reaches only the parent, which
 then stops them in order. On Linux they also get SIGTERM if the parent dies (PR_SET_PDEATHSIG),
-so a killed supervisor or test run leaves nothing behind.
+so a killed supervisor or test run leaves nothing behind. They run with umask 077: what they
+create (JetStream files, SeaweedFS volumes, weed's gRPC sockets in /tmp) is theirs alone.
 """
 
 from __future__ import annotations
@@ -24,19 +25,23 @@ from functions.common.redact import redact
 PR_SET_PDEATHSIG = 1
 
 
-def _parent_death_signal() -> Callable[[], None] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    prctl = libc.prctl  # resolved in the parent: the child only makes the call
+def _child_setup() -> Callable[[], None]:
+    """What runs in the child before it executes: a private umask, and on Linux SIGTERM when
+    the parent dies."""
+    prctl = None
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        prctl = libc.prctl  # resolved in the parent: the child only makes the call
 
-    def set_death_signal() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    def setup() -> None:
+        os.umask(0o077)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
-    return set_death_signal
+    return setup
 
 
-_SET_DEATH_SIGNAL = _parent_death_signal()
+_CHILD_SETUP = _child_setup()
 
 
 def venv_executable(name: str) -> str:
@@ -66,7 +71,7 @@ async def spawn(
             cwd=cwd,
             env=dict(env) if env is not None else None,
             start_new_session=True,
-            preexec_fn=_SET_DEATH_SIGNAL,
+            preexec_fn=_CHILD_SETUP,
         )
 
 

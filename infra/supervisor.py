@@ -3,16 +3,20 @@
 Stages:
 
 1. Without external S3 and NATS endpoints in the environment, start the embedded stack
-   (nats-server + SeaweedFS, ``infra.stack``) and the SeaweedFS → NATS bridge.
-2. Start the function workers (``functions.ingest``, ``functions.transcribe``,
-   ``functions.notify``, ``functions.train``) as child processes, each logging to
-   ``<data_dir>/logs/<name>.log``.
+   (nats-server + SeaweedFS, ``infra.stack``, each supervised with a health check) and the
+   SeaweedFS → NATS bridge.
+2. Start the reconciler (``infra.reconciler``: media whose event was lost is announced again)
+   and the function workers (``SHENAVA_WORKERS``: ingest, transcribe, notify, train by default),
+   each serving ``/healthz`` and ``/metrics`` on a port from ``SHENAVA_METRICS_BASE_PORT`` on.
 3. Make sure a development API key exists, start the API, and print how to call it.
-4. Restart any child that exits, with exponential backoff that resets once it has stayed up.
-5. On Ctrl-C or SIGTERM: stop the API, then the workers, then the bridge (SIGTERM, wait,
-   SIGKILL), then the stack; exit 0.
+4. Every child is supervised the same way (``infra.children``): restarted when it exits, with
+   exponential backoff that resets once it has stayed up, and killed and restarted when its
+   health check fails six times in a row.
+5. On Ctrl-C or SIGTERM: stop the API, then the workers and the reconciler, then the bridge
+   (SIGTERM, wait, SIGKILL), then the stack; exit 0.
 
-The supervisor's own log is JSON lines on stderr; the banner goes to stdout.
+Each child logs to ``<data_dir>/logs/<name>.log`` (0600). The supervisor's own log is JSON lines
+on stderr; the banner goes to stdout.
 """
 
 from __future__ import annotations
@@ -23,96 +27,43 @@ import logging
 import os
 import signal
 import sys
-from dataclasses import dataclass, field
+from collections import Counter
 from pathlib import Path
 
 from functions.common.logs import configure_logging
 from functions.common.settings import Settings, load_settings
-from infra.processes import log_tail, spawn, terminate
+from infra.children import Backoff, Child, Health, Supervised
+from infra.probes import http_ok
 from infra.stack import EmbeddedStack, StackError
 
+__all__ = ["Backoff", "Child", "Supervisor", "banner", "supervise"]
+
 log = logging.getLogger("shenava.supervisor")
-
-CHILD_STOP_TIMEOUT_S = 15.0  # a worker finishes the message in hand on SIGTERM
-WORKERS = ("ingest", "transcribe", "notify", "train")
-
-
-@dataclass
-class Backoff:
-    """Exponential restart delays; a child that stayed up ``stable_after_s`` starts over."""
-
-    initial_s: float = 1.0
-    maximum_s: float = 60.0
-    stable_after_s: float = 30.0
-    _next_s: float = field(default=0.0, init=False)
-
-    def after_exit(self, uptime_s: float) -> float:
-        if uptime_s >= self.stable_after_s or self._next_s == 0.0:
-            self._next_s = self.initial_s
-        delay = self._next_s
-        self._next_s = min(self._next_s * 2, self.maximum_s)
-        return delay
-
-
-class Child:
-    """One supervised child process, restarted until ``stop`` is set."""
-
-    def __init__(self, name: str, argv: list[str], logs_dir: Path, backoff: Backoff | None = None) -> None:
-        self.name = name
-        self.argv = argv
-        self.log_path = logs_dir / f"{name}.log"
-        self.backoff = backoff or Backoff()
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def run(self, stop: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            while not stop.is_set():
-                started = loop.time()
-                process = await self._start()
-                exited = asyncio.ensure_future(process.wait())
-                await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if stop.is_set():
-                    exited.cancel()  # the process itself is stopped by stop(), in order
-                    return
-                delay = self._exited(exited.result(), loop.time() - started)
-                await asyncio.wait({stopping}, timeout=delay)
-        finally:
-            stopping.cancel()
-
-    async def _start(self) -> asyncio.subprocess.Process:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = await spawn(self.argv, self.log_path, env=env)
-        extra = {"child": self.name, "pid": self.process.pid, "log": str(self.log_path)}
-        log.info("child started", extra=extra)
-        return self.process
-
-    def _exited(self, returncode: int, uptime_s: float) -> float:
-        delay = self.backoff.after_exit(uptime_s)
-        extra = {
-            "child": self.name,
-            "returncode": returncode,
-            "uptime_s": round(uptime_s, 1),
-            "restart_in_s": delay,
-            "log": log_tail(self.log_path, lines=5),
-        }
-        log.warning("child exited", extra=extra)
-        return delay
-
-    async def stop(self, timeout_s: float = CHILD_STOP_TIMEOUT_S) -> None:
-        if self.process is None or self.process.returncode is not None:
-            return
-        returncode = await terminate(self.process, timeout_s)
-        log.info("child stopped", extra={"child": self.name, "returncode": returncode})
 
 
 def python_module(module: str) -> list[str]:
     return [sys.executable, "-m", module]
 
 
-def wants_embedded_stack() -> bool:
-    return load_settings().embedded
+def loopback(host: str) -> str:
+    return "127.0.0.1" if host in {"0.0.0.0", "", "::"} else host
+
+
+def http_health(url: str) -> Health:
+    async def check() -> bool:
+        return await http_ok(url)
+
+    return Health(check)
+
+
+def worker_names(workers: list[str]) -> list[str]:
+    """One name per process: ``transcribe``, ``transcribe-2``, … when a function is repeated."""
+    seen: Counter[str] = Counter()
+    names = []
+    for worker in workers:
+        seen[worker] += 1
+        names.append(worker if seen[worker] == 1 else f"{worker}-{seen[worker]}")
+    return names
 
 
 async def ensure_dev_api_key(settings: Settings) -> Path | None:
@@ -127,7 +78,7 @@ async def ensure_dev_api_key(settings: Settings) -> Path | None:
     return settings.data_dir / "dev-api-key"
 
 
-def banner(settings: Settings, key_path: Path | None) -> str:
+def banner(settings: Settings, key_path: Path | None, metrics: dict[str, int] | None = None) -> str:
     lines = [f"Shenava API: {settings.base_url}"]
     if key_path is not None:
         lines += [
@@ -135,6 +86,11 @@ def banner(settings: Settings, key_path: Path | None) -> str:
             "Try:",
             f'  curl -H "Authorization: Bearer $(cat {key_path})" {settings.base_url}/v1/recognitions',
         ]
+    if metrics:
+        host = loopback(settings.metrics_host)
+        lines.append(
+            "Metrics: " + ", ".join(f"{name} http://{host}:{port}/metrics" for name, port in metrics.items())
+        )
     lines.append("Logs: " + str(settings.data_dir / "logs") + "   Stop: Ctrl-C")
     return "\n".join(lines)
 
@@ -145,41 +101,61 @@ class Supervisor:
     def __init__(self, stop: asyncio.Event) -> None:
         self.stop = stop
         self.stack: EmbeddedStack | None = None
-        self.bridge: Child | None = None
-        self.workers: list[Child] = []
-        self.api: Child | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.children: dict[str, Supervised] = {}
+        self.metrics_ports: dict[str, int] = {}
 
     async def run(self) -> None:
         settings = load_settings()
-        if wants_embedded_stack():
+        if settings.embedded:
             self.stack = EmbeddedStack(settings)
             settings = await self.stack.start()
             log.info("embedded stack ready", extra={"log": str(self.stack.logs_dir)})
         if self.stop.is_set():  # Ctrl-C while the stack was starting
             return
-        logs_dir = settings.data_dir / "logs"
+        logs = settings.data_dir / "logs"
         if self.stack is not None:
-            self.bridge = self._launch("bridge", "infra.bridge", logs_dir)
-        self.workers = [self._launch(name, f"functions.{name}", logs_dir) for name in WORKERS]
+            bridge = f"http://{settings.bind_host}:{settings.bridge_port}/healthz"
+            self._launch(Child("bridge", python_module("infra.bridge"), logs, health=http_health(bridge)))
+        modules = {"reconciler": "infra.reconciler"} | {
+            name: f"functions.{worker}"
+            for name, worker in zip(worker_names(settings.workers), settings.workers, strict=True)
+        }
+        for offset, (name, module) in enumerate(modules.items()):
+            self._launch_serving(name, module, settings, settings.metrics_base_port + offset)
         key_path = await ensure_dev_api_key(settings)
-        self.api = self._launch("api", "functions.api", logs_dir)
-        print(banner(settings, key_path), flush=True)
+        api = f"http://{loopback(settings.api_host)}:{settings.api_port}/healthz"
+        self._launch(Child("api", python_module("functions.api"), logs, health=http_health(api)))
+        print(banner(settings, key_path, self.metrics_ports), flush=True)
         await self.stop.wait()
 
-    def _launch(self, name: str, module: str, logs_dir: Path) -> Child:
-        child = Child(name, python_module(module), logs_dir)
-        self._tasks.append(asyncio.create_task(child.run(self.stop), name=f"supervise-{name}"))
-        return child
+    def _launch_serving(self, name: str, module: str, settings: Settings, port: int) -> None:
+        """A child with ``/healthz`` and ``/metrics`` on ``port``."""
+        env = {**os.environ, "SHENAVA_METRICS_PORT": str(port)}
+        health = http_health(f"http://{loopback(settings.metrics_host)}:{port}/healthz")
+        self._launch(Child(name, python_module(module), settings.data_dir / "logs", health=health, env=env))
+        self.metrics_ports[name] = port
+
+    def _launch(self, child: Child) -> None:
+        supervised = Supervised(child)
+        supervised.start()
+        self.children[child.name] = supervised
+
+    def pids(self) -> dict[str, int | None]:
+        """Every supervised process by name (the stack's too), for operators and tests."""
+        found = {name: part.child.pid for name, part in self.children.items()}
+        if self.stack is not None:
+            found |= {"nats-server": self.stack.nats.child.pid, "weed": self.stack.weed.child.pid}
+        return found
 
     async def shutdown(self) -> None:
         self.stop.set()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.api is not None:
-            await self.api.stop()
-        await asyncio.gather(*(worker.stop() for worker in self.workers))
-        if self.bridge is not None:
-            await self.bridge.stop()
+        api = self.children.pop("api", None)
+        bridge = self.children.pop("bridge", None)
+        if api is not None:
+            await api.stop()
+        await asyncio.gather(*(child.stop() for child in self.children.values()))
+        if bridge is not None:
+            await bridge.stop()
         if self.stack is not None:
             await self.stack.stop()
         log.info("stopped")

@@ -1,6 +1,8 @@
 """The few lines every NATS worker entrypoint shares: settings, bootstrap, connect, run.
 
 ``python -m functions.<name> [--burst]``; SIGTERM/SIGINT finish the message in hand, then exit.
+Every worker serves ``/healthz`` and ``/metrics`` on ``SHENAVA_METRICS_HOST``:``SHENAVA_METRICS_PORT``
+(0: a port the OS picks, logged) while it runs.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ import argparse
 import asyncio
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from events.bus import connect
 from events.runner import FunctionSpec, Runner
 from functions.common.bootstrap import bootstrap
 from functions.common.logs import configure_logging
+from functions.common.observability import ObservabilityServer
 from functions.common.settings import Settings, load_settings
 
 
@@ -27,11 +31,32 @@ async def serve(
 ) -> None:
     stop = stop or asyncio.Event()
     async with bootstrap(settings, **overrides) as deps:
-        nc, js = await connect(settings, name=f"shenava-{spec.consumer.durable}")
+        health = WorkerHealth(spec.consumer.durable)
+        observability = ObservabilityServer(settings.metrics_host, settings.metrics_port, health.status)
+        await observability.start()
         try:
-            await Runner(spec, deps, nc, js).run(stop=stop, burst=burst)
+            nc, js = await connect(settings, name=f"shenava-{spec.consumer.durable}")
+            health.runner = Runner(spec, deps, nc, js)
+            try:
+                await health.runner.run(stop=stop, burst=burst)
+            finally:
+                await nc.drain()
         finally:
-            await nc.drain()
+            await observability.close()
+
+
+@dataclass
+class WorkerHealth:
+    """``/healthz``: ok while the runner's loop is up; whether the bus is reachable, for people."""
+
+    function: str
+    runner: Runner | None = None
+
+    def status(self) -> dict[str, object]:
+        up = self.runner is not None and self.runner.running
+        connected = up and self.runner is not None and self.runner.nc.is_connected
+        return {"status": "ok" if up else "starting", "function": self.function,
+                "bus": "connected" if connected else "away"}  # fmt: skip
 
 
 def main(spec: FunctionSpec, prepare: Callable[[Settings], dict[str, Any]] | None = None) -> None:

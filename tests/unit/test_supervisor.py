@@ -6,8 +6,9 @@ import asyncio
 import sys
 from pathlib import Path
 
+from infra.children import Health, Supervised
 from infra.stack import free_port_settings
-from infra.supervisor import Backoff, Child, banner
+from infra.supervisor import Backoff, Child, banner, worker_names
 
 
 def test_backoff_doubles_up_to_the_maximum_and_resets_after_a_stable_run() -> None:
@@ -57,3 +58,45 @@ def test_banner_shows_the_api_the_key_file_and_a_curl(tmp_path: Path) -> None:
     assert "Development API key: shv_example" in text
     assert f'curl -H "Authorization: Bearer $(cat {tmp_path / "dev-api-key"})"' in text
     assert f"{settings.base_url}/v1/recognitions" in text
+
+
+async def test_a_child_that_stops_answering_its_health_check_is_killed_and_restarted(tmp_path: Path) -> None:
+    """Alive but useless (here: it answers its first check only) → killed, started again."""
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    checks: list[int] = []
+
+    async def answers_once() -> bool:
+        checks.append(1)
+        return len(checks) == 1
+
+    health = Health(answers_once, interval_s=0.02, failures=3, grace_s=30.0)
+    child = Child("hung", sleeper, tmp_path, Backoff(initial_s=0.01), health=health)
+    stop = asyncio.Event()
+    task = asyncio.create_task(child.run(stop))
+    await starts(child, 1)
+    first = child.process
+    await starts(child, 2)
+    assert first is not None and first.returncode == -15  # stopped by us, though it never exited itself
+    assert len(checks) >= 4  # healthy once, then three failures counted at once (no grace after health)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    await child.stop(timeout_s=5)
+
+
+async def test_a_supervised_child_can_be_stopped_and_started_again(tmp_path: Path) -> None:
+    part = Supervised(Child("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path))
+    part.start()
+    await starts(part.child, 1)
+    pid = part.child.pid
+    await part.stop(timeout_s=5)
+    assert part.child.pid is None
+    part.start()
+    await starts(part.child, 2)
+    assert part.child.pid not in (None, pid)
+    await part.stop(timeout_s=5)
+
+
+def test_repeated_workers_get_their_own_names() -> None:
+    assert worker_names(["ingest", "transcribe", "transcribe", "notify"]) == [
+        "ingest", "transcribe", "transcribe-2", "notify"
+    ]  # fmt: skip
