@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from events.models import Event, JobQueued, ObjectCreated
 from functions.api.service import JobService, rerun_of
+from functions.common.drop_files import drop_result_keys, move_name
 from functions.common.errors import Conflict, NotFound
 from functions.common.jobs import (
     Control,
@@ -74,18 +75,23 @@ class DropBatchService(JobService):
         return paused
 
     async def reset(self, tenant: str, job_id: str) -> JobDocument:
-        """The file again from INITIAL, IDLE, as a new job; the old job and its results are removed."""
+        """The file again from INITIAL, IDLE, as a new job (the document: "retorna um novo id de
+        arquivo"); the old job and its results, the S3 readers' copies included, are removed."""
         old = await self.get(tenant, job_id)
         media = MediaFacts(
-            key=old.media.key, etag=old.media.etag, size=old.media.size, content_type=old.media.content_type
-        )
+            key=old.media.key, etag=old.media.etag, size=old.media.size, md5=old.media.md5,
+            content_type=old.media.content_type,
+        )  # fmt: skip
         job = rerun_of(old, control=Control.IDLE, media=media)
         await self.deps.jobs.create(job)
         if old.source == "drop":
-            dedupe = f"{self.deps.settings.media_bucket}/{old.media.key}@{old.media.etag}"
+            bucket = self.deps.settings.media_bucket
+            dedupe = f"{bucket}/{old.media.key}@{old.media.etag}"
             marker = {"tenant": tenant, "job_id": job.id, "object": dedupe}
             await self.deps.state.put(drop_marker_key(dedupe), marker)
-            await self.deps.media.delete(normalized_key(tenant, old.id))
+            await move_name(self.deps.state, bucket, old.media.key, old.id, job.id)
+            for key in (normalized_key(tenant, old.id), *drop_result_keys(old)):
+                await self.deps.media.delete(key)
             await self.deps.jobs.delete(tenant, old.id)
         else:
             await self.deps.media.copy(

@@ -26,11 +26,13 @@ from functions.common.render_trd import (
     render_file_status,
     render_record,
 )
+from functions.common.transcript import Transcript
 
 PREFIX = "/trd"
 router = APIRouter(prefix=PREFIX, tags=["CPqD TRD batch (drop folder)"])
 Tenant = Annotated[str, Depends(caller_tenant)]
 BATCH_FORMATS = ("json", "csv", "json-array")
+FILE_FORMATS = ("json", "csv")
 
 
 def service(request: Request) -> DropBatchService:
@@ -41,9 +43,29 @@ def file_url(request: Request, job_id: str) -> str:
     return f"{request.app.state.deps.settings.base_url}{PREFIX}/audiofile/{job_id}"
 
 
-async def _result(svc: DropBatchService, job: JobDocument) -> dict[str, Any]:
-    transcript = await svc.transcript(job) if job.status == JobStatus.COMPLETED else None
-    return render_batch_result(job, transcript)
+async def _transcript(svc: DropBatchService, job: JobDocument) -> Transcript | None:
+    """What there is of a file's result: "o resultado pode ser consultado a qualquer momento, porém
+    poderão apresentar resultados parciais" (none before it is recognised; JSON and CSV alike)."""
+    return await svc.transcript(job) if job.status == JobStatus.COMPLETED else None
+
+
+def _format(given: str, allowed: tuple[str, ...]) -> str:
+    """``format``, in any case (``CSV``, ``Json``), or 422 naming the choices."""
+    if given.lower() not in allowed:
+        raise Unprocessable(f"format is one of {', '.join(allowed)}")
+    return given.lower()
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """ZIP entry names, a suffix added to repeats (``x.wav.csv``, ``x.wav-2.csv``): one batch may hold
+    files of one name in different subfolders."""
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        stem, dot, ext = name.rpartition(".")
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{stem}-{seen[name]}{dot}{ext}")
+    return unique
 
 
 @router.get("/audiofile/{job_id}", summary="A registered audio file")
@@ -111,20 +133,16 @@ async def reset_batch(request: Request, tenant: Tenant, batch: str, hard: bool =
 async def result_file(request: Request, tenant: Tenant, job_id: str, format: str = "json") -> Any:
     svc = service(request)
     job = await svc.get(tenant, job_id)
-    if format.lower() == "csv":
-        transcript = await svc.transcript(job) if job.status == JobStatus.COMPLETED else None
-        if transcript is None:
-            raise Unprocessable(f"{job.filename} has no result yet ({job.stage})")
+    chosen = _format(format, FILE_FORMATS)
+    transcript = await _transcript(svc, job)
+    if chosen == "csv":
         return PlainTextResponse(render_csv(job, transcript), media_type="text/csv; charset=utf-8")
-    if format.lower() != "json":
-        raise Unprocessable("format is json or csv")
-    return await _result(svc, job)
+    return render_batch_result(job, transcript)
 
 
 @router.get("/transcription/result/batch/{batch}", summary="A batch's results as a ZIP", response_model=None)
 async def result_batch(request: Request, tenant: Tenant, batch: str, format: str = "json") -> Response:
-    if format not in BATCH_FORMATS:
-        raise Unprocessable(f"format is one of {', '.join(BATCH_FORMATS)}")
+    format = _format(format, BATCH_FORMATS)
     svc = service(request)
     finished = [j for j in await svc.batch_jobs(tenant, batch) if j.status == JobStatus.COMPLETED]
     buffer = io.BytesIO()
@@ -134,11 +152,13 @@ async def result_batch(request: Request, tenant: Tenant, batch: str, format: str
             array = [render_batch_result(job, transcript) for job, transcript in results]
             archive.writestr(f"{batch}.json", json.dumps(array, ensure_ascii=False, indent=1))
         else:
-            for job, transcript in results:
+            names = unique_names([f"{job.filename}.{format}" for job, _ in results])
+            for name, (job, transcript) in zip(names, results, strict=True):
                 if format == "json":
-                    body = json.dumps(render_batch_result(job, transcript), ensure_ascii=False)
-                    archive.writestr(f"{job.filename}.json", body)
-                elif transcript is not None:
-                    archive.writestr(f"{job.filename}.csv", render_csv(job, transcript))
+                    archive.writestr(
+                        name, json.dumps(render_batch_result(job, transcript), ensure_ascii=False)
+                    )
+                else:
+                    archive.writestr(name, render_csv(job, transcript))
     headers = {"Content-Disposition": f'attachment; filename="{batch}-{format}.zip"'}
     return Response(buffer.getvalue(), media_type="application/zip", headers=headers)

@@ -13,7 +13,7 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.common.jobs import Accounted, JobDocument, JobStatus
+from functions.common.jobs import Accounted, Control, JobDocument, JobStatus
 from functions.common.reasons import public_reason
 from functions.common.transcript import Segment, Transcript
 
@@ -144,12 +144,13 @@ def csv_time(seconds: float) -> str:
     return f"{millis // 60000:02d}:{millis // 1000 % 60:02d}:{millis % 1000:03d}"
 
 
-def render_csv(job: JobDocument, transcript: Transcript) -> str:
+def render_csv(job: JobDocument, transcript: Transcript | None) -> str:
+    """The CSV; without a transcript (yet), its header alone."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     kbps = round(job.media.bit_rate / 1000)
-    for number, segment in enumerate(transcript.segments, start=1):
+    for number, segment in enumerate(transcript.segments if transcript else (), start=1):
         writer.writerow([
             number, segment.channel + 1, csv_time(segment.start), csv_time(segment.end),
             segment.speaker or str(segment.channel + 1), segment.text.strip(),
@@ -196,10 +197,12 @@ def _info(job: JobDocument) -> dict[str, Any]:
 
 
 def render_record(job: JobDocument) -> dict[str, Any]:
-    """A registered audio file of the batch API."""
+    """A registered audio file of the batch API, with its ``id`` (the document's record has none
+    in its examples, but a reset "returns the new file's information, with its new id")."""
     normalised = bool(job.media.normalized_key)
     channels = 1 if job.media.redundant_channel else job.media.channels
     record: dict[str, Any] = {
+        "id": job.id,
         "batch": job.batch or None,
         "control": control_of(job),
         "create_date": http_date(job.created_at),
@@ -284,18 +287,20 @@ def _reached(job: JobDocument, stage: str) -> bool:
 
 def _eta(jobs: list[JobDocument], now: datetime) -> float:
     """Seconds left: the audio still to do at the real-time factor the batch has shown so far
-    (finished files, else the files being decoded now)."""
+    (finished files, else the files being decoded now). Only files in the work queue count: a
+    paused or idle file is not worked on, so a paused batch reports 0."""
     rates = [
         (j.completed_at - j.started_at).total_seconds() / j.media.duration
         for j in jobs
-        if j.completed_at and j.started_at and j.media.duration > 0
+        if j.status == JobStatus.COMPLETED and j.completed_at and j.started_at and j.media.duration > 0
     ] or [
         (now - j.started_at).total_seconds() / (j.progress.audio_s / _transcribed_channels(j))
         for j in jobs
         if j.status == JobStatus.IN_PROGRESS and j.started_at and j.progress and j.progress.audio_s > 0
     ]
     rate = sum(rates) / len(rates) if rates else 0.5
-    left = sum(j.media.duration * (1.0 - file_progress(j)) for j in jobs if not j.status.finished)
+    queued = [j for j in jobs if not j.status.finished and j.control == Control.RUNNING]
+    left = sum(j.media.duration * (1.0 - file_progress(j)) for j in queued)
     return round(left * rate, 1)
 
 

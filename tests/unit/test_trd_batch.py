@@ -3,6 +3,7 @@ handlers (real ffmpeg, a scripted engine) run by hand so every step is determini
 
 from __future__ import annotations
 
+import hashlib
 import io
 import subprocess
 import zipfile
@@ -34,11 +35,18 @@ class Batch:
     async def get(self, path: str, **params: str) -> httpx.Response:
         return await self.client.get(path, params=params)
 
-    async def drop(self, name: str, media: Path) -> ObjectCreated:
+    async def drop(self, name: str, media: Path, etag: str = "", sequencer: str = "") -> ObjectCreated:
+        """An S3 client writes ``incoming/b1/<name>``; the object's event (a new ``etag``: a new version)."""
         key = f"incoming/b1/{name}"
         await self.deps.media.put_file(key, media, "audio/wav")
         bucket, size = self.deps.settings.media_bucket, media.stat().st_size
-        return ObjectCreated(id=key, bucket=bucket, key=key, size=size, etag=f"etag-{name}")
+        etag = etag or f"etag-{name}"
+        return ObjectCreated(
+            id=f"{key}@{etag}", bucket=bucket, key=key, size=size, etag=etag, sequencer=sequencer
+        )
+
+    def stored(self) -> set[str]:
+        return set(self.deps.media.stored_keys())  # type: ignore[attr-defined]
 
     async def run(self, events: Sequence[Event]) -> list[Event]:
         """Deliver events to ingest and transcribe until nothing new is produced."""
@@ -53,10 +61,15 @@ class Batch:
         return produced
 
 
-def tone(path: Path) -> Path:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=300:duration=1",
-                    "-ar", "8000", str(path)], check=True)  # fmt: skip
+def tone(path: Path, seconds: float = 1.0) -> Path:
+    sine = f"sine=frequency=300:duration={seconds}"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", sine, "-ar", "8000", str(path)],
+                   check=True)  # fmt: skip
     return path
+
+
+def md5_of(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture
@@ -157,6 +170,110 @@ async def test_reset_a_file_and_a_batch(batch: Batch, tmp_path: Path) -> None:
     # a reset file, dropped again under the same name and content, is still one file
     await batch.run([await batch.drop("a.wav", tmp_path / "a.wav")])
     assert (await batch.get("/trd/transcription/status/batch/b1")).json()["total_files"] == 3
+
+
+async def test_a_reset_answers_the_new_file_with_its_new_id(batch: Batch, tmp_path: Path) -> None:
+    """ "O resultado são as informações do novo arquivo de áudio, com novo ID e em estado inicial." """
+    ids = await finish_all(batch, tmp_path)
+    before = (await batch.get(f"/trd/audiofile/{ids['a.wav']}")).json()
+    assert before["id"] == ids["a.wav"] and before["md5"] == md5_of(tmp_path / "a.wav")
+    fresh = (await batch.get(f"/trd/transcription/reset/audiofile/{ids['a.wav']}")).json()
+    assert fresh["id"] != ids["a.wav"] and (fresh["control"], fresh["status"]) == ("IDLE", "INITIAL")
+    assert (
+        fresh["md5"] == before["md5"] and fresh["size"] == before["size"]
+    )  # "gerado no momento do cadastro"
+    assert (await batch.get(f"/trd/audiofile/{fresh['id']}")).json() == fresh
+    assert (await batch.get(f"/trd/transcription/start/audiofile/{fresh['id']}")).json()[
+        "control"
+    ] == "RUNNING"
+    assert "results/b1/a.wav.json" not in batch.stored()  # its old result is gone with it
+    await batch.run(list(batch.bus.events))
+    assert (await batch.get(f"/trd/audiofile/{fresh['id']}")).json()["control"] == "FINISHED"
+
+
+async def test_a_file_dropped_again_is_a_new_version_of_its_record(batch: Batch, tmp_path: Path) -> None:
+    ids = await finish_all(batch, tmp_path)
+    again = await batch.drop("a.wav", tone(tmp_path / "longer.wav", 2.0), etag="etag-a.wav-v2")
+    await batch.run([again])
+    status = (await batch.get("/trd/transcription/status/batch/b1")).json()
+    assert status["total_files"] == 3  # one record per name
+    assert (await batch.get(f"/trd/audiofile/{ids['a.wav']}")).status_code == 404  # the old version's
+    assert "results/b1/a.wav.json" not in batch.stored()  # and its result, reset
+    started = (await batch.get("/trd/transcription/start/batch/b1")).json()
+    assert set(started) == {"a.wav", "b.wav", "c.wav"}
+    new_id = started["a.wav"].rsplit("/", 1)[1]
+    assert (await batch.get(f"/trd/audiofile/{new_id}")).json()["md5"] == md5_of(tmp_path / "longer.wav")
+    await batch.run(list(batch.bus.events))
+    await batch.run([again, await batch.drop("a.wav", tmp_path / "a.wav")])  # late: the old event
+    zipped = await batch.get("/trd/transcription/result/batch/b1", format="csv")
+    names = zipfile.ZipFile(io.BytesIO(zipped.content)).namelist()
+    assert sorted(names) == ["a.wav.csv", "b.wav.csv", "c.wav.csv"]
+    assert (await batch.get("/trd/transcription/status/batch/b1")).json()["total_files"] == 3
+
+
+async def test_an_older_versions_late_first_event_does_not_take_the_name_back(
+    batch: Batch, tmp_path: Path
+) -> None:
+    old = await batch.drop("a.wav", tone(tmp_path / "old.wav"), etag="v1", sequencer="0062D8A7C4F1000001")
+    new = await batch.drop(
+        "a.wav", tone(tmp_path / "new.wav", 2.0), etag="v2", sequencer="0062D8A7C4F1000002"
+    )
+    await batch.run([new, old])  # unordered delivery, as SQS does
+    started = (await batch.get("/trd/transcription/start/batch/b1")).json()
+    [url] = started.values()
+    record = (await batch.get(f"/trd/audiofile/{url.rsplit('/', 1)[1]}")).json()
+    assert record["md5"] == md5_of(tmp_path / "new.wav")
+
+
+async def test_md5_is_known_at_registration_and_kept_by_a_failed_file(batch: Batch, tmp_path: Path) -> None:
+    text = tmp_path / "notes.wav"
+    text.write_bytes(b"not audio at all\n" * 20)
+    await batch.run([await batch.drop("notes.wav", text)])  # IDLE: nothing processed yet
+    [url] = (await batch.get("/trd/transcription/stop/batch/b1")).json().values()
+    file_id = url.rsplit("/", 1)[1]
+    assert (await batch.get(f"/trd/audiofile/{file_id}")).json()["md5"] == md5_of(text)
+    await batch.get(f"/trd/transcription/start/audiofile/{file_id}")
+    await batch.run(list(batch.bus.events))
+    failed = (await batch.get(f"/trd/audiofile/{file_id}")).json()
+    assert failed["control"] == "FAILED" and failed["md5"] == md5_of(text) and failed["size"] == 340
+
+    batch.deps.settings.drop_autostart = True  # a file that starts at once fails on its first read
+    await batch.run([await batch.drop("notes2.wav", text)])
+    files = (await batch.get("/trd/transcription/stop/batch/b1")).json()
+    second = (await batch.get(f"/trd/audiofile/{files['notes2.wav'].rsplit('/', 1)[1]}")).json()
+    assert second["control"] == "FAILED" and second["md5"] == md5_of(text)
+
+
+async def test_results_may_be_read_at_any_time_in_either_format(batch: Batch, tmp_path: Path) -> None:
+    """ "O resultado pode ser consultado a qualquer momento, porém poderão apresentar resultados
+    parciais." """
+    await batch.run([await batch.drop("a.wav", tone(tmp_path / "a.wav"))])
+    [url] = (await batch.get("/trd/transcription/start/batch/b1")).json().values()
+    file_id = url.rsplit("/", 1)[1]
+    as_json = await batch.get(f"/trd/transcription/result/audiofile/{file_id}", format="JSON")
+    assert as_json.status_code == 200 and as_json.json()["segments"] == []
+    as_csv = await batch.get(f"/trd/transcription/result/audiofile/{file_id}", format="csv")
+    assert as_csv.status_code == 200 and as_csv.text.splitlines() == [as_csv.text.splitlines()[0]]
+    assert as_csv.text.startswith("contador,canal,início,fim,speaker")
+    zipped = await batch.get("/trd/transcription/result/batch/b1", format="CSV")  # any case, as per file
+    assert zipped.status_code == 200 and zipped.headers["content-type"] == "application/zip"
+
+
+async def test_a_paused_batch_reports_no_eta(batch: Batch, tmp_path: Path) -> None:
+    await batch.run([await batch.drop(n, tone(tmp_path / n, 3.0)) for n in ("a.wav", "b.wav")])
+    await batch.get("/trd/transcription/start/batch/b1")
+    for resumed in list(batch.bus.events):  # normalised (durations known), not yet recognised
+        await ingest.handle(resumed, batch.deps)
+    assert (await batch.get("/trd/transcription/status/batch/b1")).json()["ETA"] > 0
+    await batch.get("/trd/transcription/stop/batch/b1")
+    assert (await batch.get("/trd/transcription/status/batch/b1")).json()["ETA"] == 0
+
+
+async def test_a_hard_reset_leaves_no_results_behind(batch: Batch, tmp_path: Path) -> None:
+    await finish_all(batch, tmp_path)
+    assert {k for k in batch.stored() if k.startswith("results/b1/")}
+    await batch.get("/trd/transcription/reset/batch/b1", hard="true")
+    assert not {k for k in batch.stored() if k.startswith("results/b1/")}
 
 
 async def test_unknown_batches_and_files_are_404(batch: Batch) -> None:
