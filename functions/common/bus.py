@@ -145,15 +145,21 @@ class NatsBus:
         return await self._waiters.wait(key, finished, timeout_s)
 
     async def queue_depth(self) -> int | None:
+        """None while the bus is away: admission cannot tell, and a submission that stores its
+        media loses nothing (the reconciler announces it if its event is lost)."""
+        from nats.errors import Error as NatsError
         from nats.js.errors import NotFoundError
 
-        js = await self._jetstream()
         waiting = 0
-        for queue in TRANSCRIBE_QUEUES:
-            try:
-                waiting += (await js.consumer_info(self._settings.stream_name, queue.durable)).num_pending
-            except NotFoundError:  # no transcribe worker has started yet: nothing waits behind one
-                continue
+        try:
+            js = await self._jetstream()
+            for queue in TRANSCRIBE_QUEUES:
+                try:
+                    waiting += (await js.consumer_info(self._settings.stream_name, queue.durable)).num_pending
+                except NotFoundError:  # no transcribe worker has started yet: nothing waits behind one
+                    continue
+        except (NatsError, OSError, TimeoutError):
+            return None
         return waiting
 
     async def request(self, subject: str, payload: bytes, timeout_s: float) -> bytes | None:
