@@ -41,8 +41,8 @@ from sklearn.model_selection import StratifiedKFold
 
 from functions.common.tag_model import TagModel
 from functions.common.text_features import TextFeaturizer
-from functions.train.datasets_public import chatterbot, stratified_split
 from functions.train.learner import MAX_FOLDS, TagEvaluation, macro, train_tag
+from tests.datasets_public import chatterbot, stratified_split
 
 ENGLISH_TAGS = 7
 THRESHOLD = 0.5

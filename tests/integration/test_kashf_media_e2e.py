@@ -1,6 +1,6 @@
 """Kashf's image, face and video flows end to end: uploads and URLs, training, tagging.
 
-Images are generated (``functions.train.features.media_fixtures``: two kinds of scene that differ
+Images are generated (``tests.media_fixtures``: two kinds of scene that differ
 in structure, not colour alone). Faces are the two public-domain portraits in ``tests/data/kashf``
 (Eileen Collins, NASA; Grace Hopper, U.S. Navy; see its LICENSE.md), each varied by crop, mirror,
 brightness and a small rotation: some variants are reported, the others are held out.
@@ -20,9 +20,9 @@ import httpx
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
-from functions.train.features.media_fixtures import blank_image, scene_image, static_then_moving_video
 from tests.integration.kashf_client import Kashf, loopback_host
 from tests.integration.pipeline import Pipeline
+from tests.media_fixtures import blank_image, scene_image, static_then_moving_video
 
 pytestmark = [pytest.mark.e2e]
 

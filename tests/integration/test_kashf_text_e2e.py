@@ -1,7 +1,7 @@
 """Kashf's text flow end to end through the API, the bus and the train function, on real data.
 
 Data: the Persian conversations of the PyPI package ``chatterbot-corpus`` (BSD-3-Clause), one
-conversation per text, labelled with its file's category (``functions.train.datasets_public``).
+conversation per text, labelled with its file's category (``tests.datasets_public``).
 The categories with at least 40 conversations are used; 30 % of each is held out.
 
 Each training text is reported positive for its category and negative for every other one (a
@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from functions.train.datasets_public import chatterbot, persian_chatterbot, stratified_split
+from tests.datasets_public import chatterbot, persian_chatterbot, stratified_split
 from tests.integration.kashf_client import Kashf
 from tests.integration.pipeline import Pipeline
 from tests.speech import espeak_wav

@@ -13,7 +13,7 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from functions.train.features.face import Face, FaceEmbedder
 from functions.train.features.image import FeatureError
-from functions.train.features.media_fixtures import blank_image, scene_image, to_jpeg
+from tests.media_fixtures import blank_image, scene_image, to_jpeg
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "kashf"
 SAME_PERSON = 0.6  # dlib's documented threshold for its 128-d descriptors

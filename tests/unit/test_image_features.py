@@ -10,7 +10,7 @@ import numpy
 import pytest
 
 from functions.train.features.image import FeatureError, ImageEmbedder
-from functions.train.features.media_fixtures import SCENE_KINDS, scene_image
+from tests.media_fixtures import SCENE_KINDS, scene_image
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "kashf"
 # ImageNet-1k classes 281..285: tabby, tiger cat, Persian, Siamese, Egyptian cat.

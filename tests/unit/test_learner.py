@@ -18,8 +18,8 @@ import scipy.sparse as sp
 
 from functions.common.tag_model import TagModel
 from functions.common.text_features import TextFeaturizer
-from functions.train.datasets_public import persian_chatterbot, stratified_split
 from functions.train.learner import MIN_PER_CLASS, TagEvaluation, TagRun, macro, train_tag
+from tests.datasets_public import persian_chatterbot, stratified_split
 
 TAGS = ["psychology", "emotion", "trivia", "literature", "money"]
 LEARNT_F1 = 0.75

@@ -10,7 +10,7 @@ import pytest
 
 from functions.common.persian import normalise
 from functions.common.text_features import EMBEDDING_DIM, N_FEATURES, TextFeaturizer
-from functions.train.datasets_public import persian_chatterbot, stratified_split
+from tests.datasets_public import persian_chatterbot, stratified_split
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 
 from functions.api.kashf_tag_answers import frame_clock as clock
 from functions.train.features.image import FeatureError, decode_image
-from functions.train.features.media_fixtures import static_then_moving_video
 from functions.train.features.video import sample_frames
+from tests.media_fixtures import static_then_moving_video
 
 FPS = 30
 STILL_SECONDS = 2.0

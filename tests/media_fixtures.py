@@ -1,6 +1,6 @@
 """Generated test media for the Kashf feature extractors: nothing here needs a licence.
 
-Used by the unit tests and available to integration tests. Images are drawn with PIL from a seeded
+Used by the unit and integration tests. Images are drawn with PIL from a seeded
 random generator, so a test sees the same pixels on every run; videos come from ffmpeg's built-in
 `lavfi` sources.
 """
