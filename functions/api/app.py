@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from functions.api import harf, kashf, limits, trd_batch, trd_v3, watson
+from functions.api import console, console_api, harf, kashf, limits, trd_batch, trd_v3, watson
 from functions.common.bootstrap import Deps, bootstrap
 from functions.common.errors import ApiError, DomainError, Invalid, Missing, WrongState
 from functions.common.settings import Settings
@@ -129,6 +129,8 @@ def create_app(settings: Settings, **overrides: Any) -> FastAPI:
     app.include_router(trd_batch.router)
     app.include_router(harf.router)
     app.include_router(kashf.router)
+    app.include_router(console_api.router)
+    app.include_router(console.router)
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
