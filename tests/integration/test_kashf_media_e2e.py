@@ -15,6 +15,7 @@ import io
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -101,7 +102,7 @@ async def test_image_concepts_from_uploads_tag_urls_and_video_frames(
         assert len(titles(entry)) == 1, entry
 
     video = static_then_moving_video(folder / "clip.mp4", static_seconds=2.0, moving_seconds=2.0)
-    body = {
+    body: dict[str, Any] = {
         "dataset": slug,
         "video_urls": [f"{remote}/files/{video.name}"],
         "every_ms": 200,

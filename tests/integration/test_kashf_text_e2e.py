@@ -17,6 +17,7 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -127,7 +128,7 @@ async def test_trd_tasks_tag_each_transcript_segment_with_a_text_dataset(
     audio = espeak_wav(
         "How much money do you have in the bank, and what does it cost?", "en-us", tmp_path / "money.wav"
     )
-    config = {"recognition": {"language": "en", "tasks": [slug]}}
+    config: dict[str, Any] = {"recognition": {"language": "en", "tasks": [slug]}}
     files = {"upload_file": (audio.name, audio.read_bytes(), "audio/x-wav")}
     response = await kashf.client.post(
         "/trd/v3/transcribe", files=files, data={"config": json.dumps(config)}, headers=kashf.headers

@@ -12,7 +12,7 @@ import pytest
 
 from events.models import DatasetExportRequested, DatasetTrainRequested, DatasetWorkDone, Event, parse_event
 from functions.api.app import create_app
-from functions.api.kashf_service import KashfService
+from functions.api.kashf_runs import KashfRuns
 from functions.common.errors import ServiceUnavailable
 from tests.aws_support import AwsWorld, receive
 
@@ -26,7 +26,7 @@ def _publish_from_the_api(world: AwsWorld, *events: Event, via_kashf: bool = Tru
         async with app.router.lifespan_context(app):
             for event in events:
                 if via_kashf:
-                    await KashfService(app.state.deps).publish(event)  # type: ignore[arg-type]
+                    await KashfRuns(app.state.deps).publish(event)  # type: ignore[arg-type]
                 else:
                     await app.state.deps.bus.publish(event)
 
