@@ -27,7 +27,7 @@ from events.subjects import TRANSCRIBE, TRANSCRIBE_ORDER
 from functions.common.asr import MAX_CHUNK_S, TranscribeOptions
 from functions.common.bootstrap import Deps
 from functions.common.datasets import DatasetRepository
-from functions.common.errors import NotFound
+from functions.common.errors import Missing
 from functions.common.jobs import Accounted, JobDocument, JobStatus, Stage, result_key
 from functions.common.render_trd import render_batch_result, render_csv
 from functions.common.transcript import Segment, Transcript
@@ -177,7 +177,7 @@ async def _with_task_results(job: JobDocument, segments: list[Segment], deps: De
     for slug in job.options.tasks:
         try:
             results[slug] = await tag_texts(repo, job.tenant, slug, texts)
-        except NotFound as exc:
+        except Missing as exc:
             raise PoisonError(f"recognition.tasks: {exc}") from exc
     tagged = list(segments)
     for at, n in enumerate(spoken):
