@@ -5,21 +5,25 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CLI := $(VENV)/bin/shenava
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install system-deps model up test test-fast lint bench clean
 
-install: system-deps $(STAMP) model
+install: system-deps $(STAMP) $(CLI) model
 
+# ffmpeg and espeak-ng for the service and its tests; chromium and its driver for the console's
+# browser tests (Debian's, driven by selenium: nothing is downloaded by the tests themselves).
 system-deps:
-	@missing=""; \
-	for tool in ffmpeg ffprobe espeak-ng; do command -v $$tool >/dev/null || missing=1; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing ffmpeg and espeak-ng (Debian packages)"; \
+	@packages=""; \
+	for tool in ffmpeg ffprobe espeak-ng; do command -v $$tool >/dev/null || packages="ffmpeg espeak-ng"; done; \
+	for tool in chromium chromedriver; do command -v $$tool >/dev/null || packages="$$packages chromium chromium-driver"; done; \
+	if [ -n "$$packages" ]; then \
+		echo "installing$$packages (Debian packages)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg espeak-ng >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$packages >/dev/null; \
 	fi
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -27,6 +31,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
 	@touch $(STAMP)
+
+# the `shenava` command line, as a console script of the project (pyproject.toml)
+$(CLI): pyproject.toml $(STAMP)
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $(CLI)
 
 model: $(STAMP)
 	@$(PY) -m functions.transcribe.model_cache
@@ -42,7 +51,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m mypy events functions infra bench tests
+	$(PY) -m mypy events functions infra bench tests shenava_cli
 	$(VENV)/bin/lint-imports
 
 bench: install

@@ -1,0 +1,3 @@
+from shenava_cli.app import main
+
+main()
