@@ -26,7 +26,9 @@ class WatchedJobs(JobRepository):
         super().__init__(MemoryStateStore())
         self.changed = asyncio.Event()
 
-    async def change(self, tenant: str, job_id: str, apply: Callable[[JobDocument], bool]) -> JobDocument | None:
+    async def change(
+        self, tenant: str, job_id: str, apply: Callable[[JobDocument], bool]
+    ) -> JobDocument | None:
         found = await super().change(tenant, job_id, apply)
         self.changed.set()
         return found
