@@ -49,11 +49,13 @@ import numpy as np
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from functions.api.live_lane import read_live
 from functions.api.service import JobService, Submission
 from functions.api.stream_vad import RATE, Audio, Utterance, UtteranceCutter
 from functions.api.wav_stream import WavFormat, WavHeaderError, WavStreamReader, pcm_to_mono, wav_header
 from functions.common.errors import ApiError
 from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
+from functions.common.live import LiveRequest
 from functions.common.render_harf import display_text, hms
 from functions.common.transcript import Segment, Word
 
@@ -196,7 +198,17 @@ class StreamSession:
         return self.ready.popleft() if self.ready else PENDING
 
     async def _transcribe(self, utterance: Utterance, number: int) -> list[Segment]:
-        """One utterance through the pipeline; its segments in stream time (none if it failed)."""
+        """One utterance's segments in stream time: from the live lane when a live worker answers,
+        else through the pipeline as a job."""
+        request = LiveRequest(tenant=self.tenant, language=self.language)
+        reply = await read_live(self.svc.deps.bus, request, utterance.audio)
+        if reply is None:
+            return await self._through_pipeline(utterance, number)
+        self.detected = self.detected or reply.language
+        return [shifted(s, utterance.start_s) for s in reply.segments if s.text.strip()]
+
+    async def _through_pipeline(self, utterance: Utterance, number: int) -> list[Segment]:
+        """One utterance as a job (where no live worker runs: AWS, or a deployment without one)."""
         job_id = ""
         try:
             try:

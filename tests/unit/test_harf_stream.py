@@ -29,6 +29,7 @@ from functions.api.stream_vad import RATE, UtteranceCutter, longest_pause_middle
 from functions.api.wav_stream import WavFormat, WavHeaderError, WavStreamReader, pcm_to_mono, wav_header
 from functions.common.apikeys import create_key
 from functions.common.jobs import JobDocument, JobRepository, JobStatus, result_key
+from functions.common.live import LIVE_SUBJECT, LiveReply, LiveRequest, decode_request
 from functions.common.media_store import upload_key
 from functions.common.render_harf import hms
 from functions.common.settings import Settings
@@ -321,3 +322,43 @@ def test_the_stream_may_be_any_rate_and_channel_count(live: Live, spoken: bytes)
         final = ws.receive_json()
     assert final["state"] == "SUCCESS" and len(final["segments"]) == 3
     assert len(live.pipeline.waits) == 3
+
+
+class LiveLaneStandIn:
+    """Answers the live lane's requests as a live worker would: one segment per utterance,
+    "lane N" over its speech; records the requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[LiveRequest, float]] = []
+
+    async def answer(self, subject: str, payload: bytes) -> bytes | None:
+        assert subject == LIVE_SUBJECT
+        request, audio = decode_request(payload)
+        self.requests.append((request, audio.size / RATE))
+        seconds = audio.size / RATE
+        text = f" lane {len(self.requests)}"
+        segment = Segment(start=0.2, end=seconds - 0.2, text=text, confidence=0.9)
+        return LiveReply(language="en", segments=(segment,), decode_s=0.1).model_dump_json().encode()
+
+
+def test_with_a_live_worker_utterances_take_the_live_lane_and_no_job(tmp_path: Path, spoken: bytes) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key=Fernet.generate_key().decode(), harf_language="en")
+    state, media = MemoryStateStore(), DirMediaStore(tmp_path / "media")
+    lane, bus = LiveLaneStandIn(), MemoryBus()
+    bus.responder = lane.answer
+    app = create_app(settings, state=state, media=media, bus=bus)
+    with TestClient(app) as client:
+        assert client.portal is not None
+        key = client.portal.call(create_key, state, "acme")
+        with client.websocket_connect(WS_PATH, headers={"Authorization": f"Token {key}"}) as ws:
+            for window in windows(spoken):
+                ws.send_bytes(window)
+                ws.receive_json()
+            ws.send_text("finalize")
+            final = ws.receive_json()
+        jobs = client.portal.call(JobRepository(state).list_ids, "acme")
+    assert [s["text"] for s in final["segments"]] == ["lane 1", "lane 2", "lane 3"]
+    assert final["segments"][0]["start"] == "0:00:01"  # the lane's times moved to the stream's
+    assert [r.language for r, _ in lane.requests] == ["en"] * 3 and all(s > 1 for _, s in lane.requests)
+    assert bus.waits == []  # no utterance became a job
+    assert jobs == [final["task_id"]]  # only the stream, kept as one job
