@@ -283,6 +283,9 @@ def batch_watch(
     wait_s: Annotated[
         float, typer.Option("--wait", help="Seconds to wait for a just-pushed batch to appear.")
     ] = 60.0,
+    expect: Annotated[
+        int, typer.Option("--expect", min=1, help="Wait until at least this many files are registered.")
+    ] = 1,
     as_json: JsonFlag = False,
 ) -> None:
     """Follow a batch: each file's state, overall progress and ETA, until every file is finished."""
@@ -290,15 +293,13 @@ def batch_watch(
     async def work() -> dict[str, Any]:
         async with Api(config(ctx)) as api:
             if as_json:
-                return await batches.watch(api, name, lambda _: None, once, wait_s)
+                return await batches.watch(api, name, lambda _: None, once, wait_s, expect)
             with Live(console=err, auto_refresh=False) as live:
-                return await batches.watch(
-                    api,
-                    name,
-                    lambda found: live.update(batches.batch_view(name, found), refresh=True),
-                    once,
-                    wait_s,
-                )
+
+                def show(found: dict[str, Any]) -> None:
+                    live.update(batches.batch_view(name, found), refresh=True)
+
+                return await batches.watch(api, name, show, once, wait_s, expect)
 
     found = run(work(), as_json)
     if as_json:

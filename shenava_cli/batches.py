@@ -104,15 +104,17 @@ def batch_view(name: str, found: dict[str, Any]) -> Group:
     return Group(head, table)
 
 
-def all_finished(found: dict[str, Any]) -> bool:
-    return bool(found["files"]) and all(f["status"] in FINISHED for f in found["files"])
+def all_finished(found: dict[str, Any], expect: int = 1) -> bool:
+    """Every file finished, and at least ``expect`` registered (files just pushed may be on their way)."""
+    files = found["files"]
+    return len(files) >= max(expect, 1) and all(f["status"] in FINISHED for f in files)
 
 
 async def watch(
-    api: Api, name: str, show: Callable[[dict[str, Any]], None], once: bool, wait_s: float
+    api: Api, name: str, show: Callable[[dict[str, Any]], None], once: bool, wait_s: float, expect: int = 1
 ) -> dict[str, Any]:
     """The batch until every file is finished (``once``: its state now). A batch whose files are
-    not registered yet (just pushed) is waited for up to ``wait_s``."""
+    not registered yet (just pushed) is waited for up to ``wait_s``, and for ``expect`` files."""
     check_batch_name(name)
     waited = 0.0
     while True:
@@ -124,7 +126,7 @@ async def watch(
             found = None
         if found is not None:
             show(found)
-            if once or all_finished(found):
+            if once or all_finished(found, expect):
                 return found
         await asyncio.sleep(POLL_S)
         waited += POLL_S

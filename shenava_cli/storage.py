@@ -55,7 +55,10 @@ class Endpoints:
         return boto3.client(
             "s3", endpoint_url=self.s3_endpoint_url, aws_access_key_id=self.s3_access_key,
             aws_secret_access_key=self.s3_secret_key, region_name=self.s3_region,
-            config=Config(retries={"max_attempts": 3}, connect_timeout=10, read_timeout=120),
+            # path-style and checksums only when required: what SeaweedFS and MinIO accept
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
+                          request_checksum_calculation="when_required",
+                          response_checksum_validation="when_required", connect_timeout=10, read_timeout=120),
         )  # fmt: skip
 
 
