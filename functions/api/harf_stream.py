@@ -14,15 +14,14 @@ How the audio becomes segments, and why this way:
    16 kHz if needed (soxr's streaming resampler) and fed to ``UtteranceCutter`` (Silero VAD on
    ONNX Runtime, ~2 ms per second of audio): an utterance is final as soon as its pause is
    heard, so segments do not wait for the end of the stream.
-2. **Transcribed by the pipeline, not here.** Each utterance is written as a small WAV and
-   submitted as a job like any upload (``uploads/<tenant>/<job>/``); ingest and transcribe
-   handle it, and this session waits on the job's events (``Deps.bus``), as every synchronous
-   endpoint does. The engine never loads in the API process, which stays small and responsive;
-   the transcribe workers scale out with the load (one stream's utterances can decode on several
-   workers at once), and every utterance inherits the pipeline's retries and failure handling.
-   The cost is the pipeline's per-job overhead on top of decoding (``bench/harf_stream.py``
-   measures the latency). A dedicated streaming worker fed over NATS would save that overhead
-   but would be a second transcription path with its own scaling and failure handling.
+2. **Read by the live lane, not here.** Each utterance goes in a NATS request to the live
+   workers (``python -m functions.transcribe.live``: the engine kept loaded, the encoder given a
+   window just longer than the utterance), which answer with its segments at once; the engine
+   never loads in the API process, which stays small and responsive. Where no live worker
+   answers (AWS Lambda, a deployment without one) the utterance is submitted as a job like any
+   upload and this session waits on its events (``Deps.bus``): slower (an upload, a bucket
+   event, ingest and a queue before decoding starts), but the same engine and guard.
+   ``bench/harf_stream.py`` measures the latency.
 3. **In order, with bounded memory.** Utterance jobs run concurrently, at most
    ``harf_stream_max_pending`` per stream: beyond that, reading the socket waits (TCP pushes
    back on the client). Results are released strictly in stream order. Memory per stream is the
@@ -30,8 +29,9 @@ How the audio becomes segments, and why this way:
    sent; the whole stream is spooled to a temporary file on disk, capped at ``max_audio_bytes``.
 4. **Kept as a job.** On ``finalize`` the spooled WAV and the joined transcript are stored as
    one completed job (source ``harf-stream``) that can be listed, polled and fetched; the
-   per-utterance jobs are removed once read. A client that disconnects without ``finalize``
-   abandons the stream: the pending waits are cancelled, their jobs removed, the spool deleted.
+   per-utterance jobs of the pipeline path are removed once read. A client that disconnects
+   without ``finalize`` loses nothing it sent: the open speech is read, and the stream is stored
+   the same way (within ``DRAIN_LIMIT_S``); then nothing of it is left running.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ log = logging.getLogger("shenava.api.harf.stream")
 CLOSE_NORMAL, CLOSE_UNSUPPORTED, CLOSE_BAD_DATA = 1000, 1003, 1007
 CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_ERROR = 1008, 1009, 1011
 PENDING = {"state": "PENDING"}
+DRAIN_LIMIT_S = 120.0  # reading the rest of a stream whose client left; then it is let go
 UTTERANCE_SOURCE, STREAM_SOURCE = "harf-utterance", "harf-stream"
 
 
@@ -108,7 +109,8 @@ class StreamSession:
         except StreamClosed as closed:
             await self._close_with(closed.detail, closed.code)
         except WebSocketDisconnect:
-            log.info("stream abandoned by the client", extra={"tenant": self.tenant})
+            log.info("the client left without finalize; keeping what it sent", extra={"tenant": self.tenant})
+            await self._keep_what_was_sent()
         except Exception:
             log.exception("stream failed", extra={"tenant": self.tenant})
             await self._close_with("internal error; the stream was not completed", CLOSE_ERROR)
@@ -257,6 +259,14 @@ class StreamSession:
         fmt = self.reader.format
         if fmt is None or self.pcm_bytes == 0:
             raise StreamClosed("no audio was received before finalize", CLOSE_BAD_DATA)
+        await self._drain(fmt)
+        job = await self._store(fmt)
+        await self.ws.send_json(self._final_reply(job))
+        await self.ws.close(CLOSE_NORMAL)
+
+    async def _drain(self, fmt: WavFormat) -> None:
+        """The end of the stream: the speech still open becomes the last utterance, and every
+        utterance is read."""
         tail = self._resample(np.zeros(0, np.float32), fmt, last=True) if self.resampler else None
         utterances = await asyncio.to_thread(self.cutter.feed, tail) if tail is not None else []
         for utterance in [*utterances, *self.cutter.flush()]:
@@ -264,9 +274,20 @@ class StreamSession:
         while self.inflight:
             await asyncio.wait({self.inflight[0]})
             self._collect()
-        job = await self._store(fmt)
-        await self.ws.send_json(self._final_reply(job))
-        await self.ws.close(CLOSE_NORMAL)
+
+    async def _keep_what_was_sent(self) -> None:
+        """A dropped connection loses nothing the client sent: its audio and transcript are stored
+        as the stream's job (a task it can poll, if it kept nothing else), within a time limit."""
+        fmt = self.reader.format
+        if fmt is None or self.pcm_bytes == 0:
+            return
+        try:
+            await asyncio.wait_for(self._drain(fmt), DRAIN_LIMIT_S)
+            job = await self._store(fmt)
+        except (TimeoutError, StreamClosed) as exc:
+            log.warning("a dropped stream could not be kept: %r", exc, extra={"tenant": self.tenant})
+            return
+        log.info("dropped stream kept", extra={"tenant": self.tenant, "job_id": job.id})
 
     def _final_reply(self, job: JobDocument) -> dict[str, Any]:
         """The whole stream in one message: segments sent before ``finalize`` are repeated, since

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import uvicorn
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from websockets.asyncio.client import connect
 
 from functions.api.app import create_app
 from functions.api.harf import WS_PATH
@@ -36,6 +38,7 @@ from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.common.transcript import Segment, Transcript
 from tests.fakes import DirMediaStore, MemoryBus
+from tests.integration.pipeline import free_port
 from tests.speech import espeak_wav
 
 SENTENCES = ["The weather today is sunny.", "Please send the report.", "Thank you all for coming."]
@@ -288,22 +291,70 @@ def test_a_silent_client_is_closed_after_the_idle_limit(live: Live) -> None:
     assert closed.value.code == 1008
 
 
-def test_a_client_that_leaves_mid_stream_leaves_nothing_behind(live: Live, spoken: bytes) -> None:
+async def test_a_client_that_leaves_mid_stream_loses_nothing_it_sent(tmp_path: Path, spoken: bytes) -> None:
+    # A real server: the test client cancels the session when the client leaves, uvicorn does not.
+    settings = Settings(data_dir=tmp_path, secret_key=Fernet.generate_key().decode(), harf_language="en")
+    state, media = MemoryStateStore(), DirMediaStore(tmp_path / "media")
+    pipeline = ScriptedPipeline(state, media)
+    app = create_app(settings, state=state, media=media, bus=MemoryBus(on_wait=pipeline.finish))
+    key, port = await create_key(state, "acme"), free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    spools_before = set(Path(tempfile.gettempdir()).glob("shenava-stream-*"))
+    sent = windows(spoken)[:5]  # past the end of the first sentence, into the second
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        uri = f"ws://127.0.0.1:{port}{WS_PATH}"
+        async with connect(uri, additional_headers={"Authorization": f"Token {key}"}) as ws:
+            for window in sent:
+                await ws.send(window)
+                await ws.recv()
+        stream = await asyncio.wait_for(_stream_job(state), 10)
+    finally:
+        server.should_exit = True
+        await serving
+    assert stream.status == JobStatus.COMPLETED
+    assert stream.media.duration == pytest.approx((sum(len(w) for w in sent) - 44) / 32000, 0.02)
+    result = await state.get(result_key("acme", stream.id))
+    assert result is not None
+    texts = [s["text"].strip() for s in result[0]["segments"]]
+    assert texts == ["utterance 1", "utterance 2"]  # the open second sentence was read too
+    assert [k for k in media.stored_keys() if k.startswith("uploads/")] == [stream.media.key]
+    assert set(Path(tempfile.gettempdir()).glob("shenava-stream-*")) <= spools_before
+
+
+async def _stream_job(state: MemoryStateStore) -> JobDocument:
+    """The stream's job, once the session has stored it (the state is read until it is there)."""
+    repo = JobRepository(state)
+    while True:
+        for job_id in await repo.list_ids("acme"):
+            job = await repo.get("acme", job_id)
+            if job.source == "harf-stream":
+                return job
+        await asyncio.sleep(0.01)
+
+
+def test_a_dropped_stream_whose_reading_never_ends_leaves_nothing_running(
+    live: Live, spoken: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.api import harf_stream
+
+    monkeypatch.setattr(harf_stream, "DRAIN_LIMIT_S", 0.2)
     hold = asyncio.Event()
     live.pipeline.hold = hold  # every utterance stays "in the pipeline"
     spools_before = set(Path(tempfile.gettempdir()).glob("shenava-stream-*"))
     with live.client.websocket_connect(WS_PATH, headers=live.headers()) as ws:
-        for window in windows(spoken)[:5]:  # past the end of the first sentence
+        for window in windows(spoken)[:5]:
             ws.send_bytes(window)
             assert ws.receive_json() == {"state": "PENDING"}
         ws.close()
 
-    async def released() -> None:  # the cancelled utterance removes its job: poll for that state
+    async def released() -> None:  # the cancelled utterances remove their jobs: poll for that state
         while await JobRepository(live.state).list_ids("acme") or not live.pipeline.waits:
             await asyncio.sleep(0.01)
 
     live.client.portal.call(asyncio.wait_for, released(), 10)  # type: ignore[union-attr]
-    assert len(live.pipeline.waits) == 1
     assert not [k for k in live.media.stored_keys() if k.startswith("uploads/")]
     assert set(Path(tempfile.gettempdir()).glob("shenava-stream-*")) <= spools_before
     hold.set()
