@@ -34,9 +34,14 @@ class Cue:
     lines: list[str]
 
 
+def speaker_name(speaker: str) -> str:
+    """As shown: a bare number (TRD's speakers) reads ``Speaker 2``."""
+    return f"Speaker {speaker}" if re.fullmatch(r"[0-9]+", speaker) else speaker
+
+
 def speaker_of(segment: dict[str, Any], channels: int) -> str:
     if segment.get("speaker"):
-        return str(segment["speaker"])
+        return speaker_name(str(segment["speaker"]))
     return f"Channel {segment.get('channel', 0) + 1}" if channels > 1 else ""
 
 

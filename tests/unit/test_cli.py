@@ -77,6 +77,13 @@ def test_stereo_channels_label_cues_and_text_has_speaker_turns() -> None:
     assert to_text(stereo) == "Channel 1:\nhello there\n\nChannel 2:\nhi\n"
 
 
+def test_numbered_speakers_read_as_speakers() -> None:
+    rendered = to_srt(
+        transcript(segment("hello", 0.0, speaker="2"), segment("hi", 2.0, speaker="SPEAKER_01"))
+    )
+    assert [c[2] for c in srt_cues(rendered)] == [["Speaker 2: hello"], ["SPEAKER_01: hi"]]
+
+
 def test_vtt_has_its_header_voices_and_escaped_text() -> None:
     rendered = to_vtt(transcript(segment("a <b> & c", 3.25, speaker="A")))
     assert rendered.startswith("WEBVTT\n\n00:00:03.250 --> 00:00:04.750\n<v A>a &lt;b&gt; &amp; c\n")

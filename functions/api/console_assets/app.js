@@ -85,16 +85,19 @@ function route() {
 }
 
 window.addEventListener("hashchange", route);
+function signOut(reason) {
+  session.key = "";
+  session.tenant = "";
+  leave();
+  leave = () => {};
+  signIn(reason);
+}
+
 window.addEventListener("shenava:unauthorized", () => {
-  session.key = "";
-  leave();
-  signIn("Your API key was refused; sign in again.");
+  // while signing in, the form says what went wrong itself
+  if (session.tenant) signOut("Your API key was refused; sign in again.");
 });
-document.getElementById("sign-out").addEventListener("click", () => {
-  session.key = "";
-  leave();
-  signIn();
-});
+document.getElementById("sign-out").addEventListener("click", () => signOut());
 
 if (session.key) start().catch((err) => signIn(err.message));
 else signIn();

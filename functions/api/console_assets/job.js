@@ -5,7 +5,7 @@
 
 import { ApiError, blob, get, post } from "./api.js";
 import { clear, clock, h, message, percent, progressBar, saveBlob, statusBadge, when } from "./dom.js";
-import { toSrt, toText, toVtt } from "./subtitles.js";
+import { speakerOf, toSrt, toText, toVtt } from "./subtitles.js";
 
 const REFRESH_MS = 2000;
 const LOW_CONFIDENCE = 0.5;
@@ -50,7 +50,7 @@ function downloads(job, transcript) {
 function speakerIndex(transcript) {
   const index = new Map();
   for (const segment of transcript.segments) {
-    const who = segment.speaker || (transcript.channels > 1 ? `Channel ${segment.channel + 1}` : "");
+    const who = speakerOf(segment, transcript.channels);
     if (who && !index.has(who)) index.set(who, index.size % 8);
   }
   return index;
@@ -71,7 +71,7 @@ function wordSpans(segment, words) {
 }
 
 function segmentBlock(segment, speakers, channels, words, seek) {
-  const who = segment.speaker || (channels > 1 ? `Channel ${segment.channel + 1}` : "");
+  const who = speakerOf(segment, channels);
   const text = segment.text.trim();
   const flags = segment.flags.map((flag) => h(`span.flag.flag-${flag}`, {}, FLAG_LABELS[flag] || flag));
   const body = !text ? h("p.words.silent", {}, "No speech recognised here.")

@@ -7,8 +7,13 @@ const MAX_LINE = 42;
 const MAX_LINES = 2;
 const MAX_CUE_S = 7.0;
 
-function speakerOf(segment, channels) {
-  if (segment.speaker) return segment.speaker;
+// The speaker's name as shown: a bare number (TRD's speakers) reads "Speaker 2".
+export function speakerName(speaker) {
+  return /^\d+$/.test(speaker) ? `Speaker ${speaker}` : speaker;
+}
+
+export function speakerOf(segment, channels) {
+  if (segment.speaker) return speakerName(segment.speaker);
   return channels > 1 ? `Channel ${segment.channel + 1}` : "";
 }
 

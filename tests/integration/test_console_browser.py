@@ -1,0 +1,197 @@
+"""The web console in a real headless Chromium (Debian's chromium and chromium-driver, driven by
+selenium) against the running app: sign in, upload, wait, read the transcript, click a word and
+check the player's time, download SRT; at 1280×800 and on a phone-sized screen.
+
+Screenshots go to tests/artifacts/console/ (git-ignored). Selenium blocks, and this event loop
+runs the pipeline's ingest and notify workers, so the browser is driven from a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ready
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from bench.diarization import pyannote_sample
+from shenava_cli.subtitles import to_srt
+from tests.integration.pipeline import REPO, Pipeline
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asr, pytest.mark.browser]
+
+CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+ARTIFACTS = REPO / "tests" / "artifacts" / "console"
+DESKTOP, PHONE = (1280, 800), (390, 844)
+FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-extensions", "--no-first-run", "--mute-audio", "--lang=en-US",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    if not (CHROMIUM.exists() and DRIVER.exists()):
+        pytest.fail(
+            "chromium and chromium-driver are missing: `make install` installs them (Debian packages)"
+        )
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    (ARTIFACTS / "downloads").mkdir(parents=True)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"download.default_directory": str(ARTIFACTS / "downloads"),
+                                              "download.prompt_for_download": False})  # fmt: skip
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def viewport(driver: WebDriver, size: tuple[int, int]) -> None:
+    width, height = size
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+
+def shot(driver: WebDriver, name: str) -> None:
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def wait(driver: WebDriver, seconds: float = 30) -> WebDriverWait[WebDriver]:
+    return WebDriverWait(driver, seconds)
+
+
+def fits_the_screen(driver: WebDriver) -> bool:
+    return bool(driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def every_control_is_labelled(driver: WebDriver) -> list[str]:
+    return list(driver.execute_script("""
+        return [...document.querySelectorAll('input:not([type=hidden]), select, button, audio')]
+          .filter((e) => !(e.labels?.length || e.getAttribute('aria-label') || e.textContent.trim()))
+          .map((e) => e.outerHTML.slice(0, 80));"""))  # fmt: skip
+
+
+def sign_in(driver: WebDriver, base: str, key: str) -> None:
+    viewport(driver, DESKTOP)
+    driver.get(f"{base}/ui/")
+    field = wait(driver).until(ready.element_to_be_clickable((By.ID, "key")))
+    field.send_keys("shv_not-a-key", Keys.ENTER)
+    refused = wait(driver).until(ready.visibility_of_element_located((By.CSS_SELECTOR, "[role=alert]")))
+    assert "not valid" in refused.text
+    shot(driver, "01-sign-in-refused")
+    field.clear()
+    field.send_keys(key, Keys.ENTER)
+    wait(driver).until(ready.visibility_of_element_located((By.ID, "upload-title")))
+
+
+def upload(driver: WebDriver, audio: Path) -> str:
+    """Drop-in through the file input (what a drop hands over too); the new job's id."""
+    Select(driver.find_element(By.ID, "language")).select_by_value("en")
+    driver.find_element(By.ID, "speakers").click()
+    driver.find_element(By.ID, "files").send_keys(str(audio))
+    link = wait(driver).until(ready.element_to_be_clickable((By.CSS_SELECTOR, ".uploads a")))
+    bar = driver.find_element(By.CSS_SELECTOR, ".uploads progress")
+    assert bar.get_attribute("value") == "1"  # the upload's bar ran to its end
+    job_id = link.get_attribute("href").rsplit("/", 1)[-1]
+    done = f"table.jobs tr[data-id='{job_id}'][data-status='COMPLETED']"
+    wait(driver, 300).until(ready.presence_of_element_located((By.CSS_SELECTOR, done)))  # the live list
+    assert fits_the_screen(driver) and every_control_is_labelled(driver) == []
+    shot(driver, "02-jobs")
+    link.click()
+    return job_id
+
+
+def player_time(driver: WebDriver) -> float:
+    return float(driver.execute_script("return document.getElementById('player').currentTime"))
+
+
+def click_a_word(driver: WebDriver) -> tuple[str, float]:
+    words = wait(driver).until(
+        ready.presence_of_all_elements_located((By.CSS_SELECTOR, ".transcript span.w"))
+    )
+    wait(driver).until(lambda d: d.execute_script("return document.getElementById('player').readyState >= 1"))
+    word = words[len(words) // 2]
+    start = float(word.get_attribute("data-start") or 0)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", word)
+    word.click()
+    wait(driver, 10).until(lambda d: start - 0.01 <= player_time(d) <= start + 3.0)
+    current = wait(driver, 10).until(ready.presence_of_element_located((By.CSS_SELECTOR, "span.w.current")))
+    assert float(current.get_attribute("data-start") or -1) >= start - 0.01  # the spoken word is lit
+    driver.execute_script("document.getElementById('player').pause()")
+    return word.text, start
+
+
+def keyboard_seek(driver: WebDriver) -> None:
+    """A segment's time button is reachable and works from the keyboard."""
+    button = driver.find_elements(By.CSS_SELECTOR, ".segment button.time")[-1]
+    start = float(button.find_element(By.XPATH, "./ancestor::article").get_attribute("data-start") or 0)
+    driver.execute_script("arguments[0].focus()", button)
+    button.send_keys(Keys.ENTER)
+    wait(driver, 10).until(lambda d: start - 0.01 <= player_time(d) <= start + 3.0)
+    driver.execute_script("document.getElementById('player').pause()")
+
+
+def download_srt(driver: WebDriver) -> str:
+    driver.find_element(By.CSS_SELECTOR, "button[data-format='srt']").click()
+    target = ARTIFACTS / "downloads" / "sample.srt"
+    wait(driver, 20).until(lambda _: target.exists() and target.stat().st_size > 0)
+    return target.read_text()
+
+
+def script_errors(driver: WebDriver) -> list[str]:
+    """Uncaught exceptions and refused resources (a CSP violation, an asset that did not load)."""
+    return [e["message"] for e in driver.get_log("browser")
+            if e["level"] == "SEVERE" and "401" not in e["message"]]  # fmt: skip
+
+
+def console_flow(driver: WebDriver, base: str, key: str, audio: Path) -> dict[str, Any]:
+    sign_in(driver, base, key)
+    job_id = upload(driver, audio)
+    wait(driver).until(ready.presence_of_element_located((By.CSS_SELECTOR, ".transcript .speaker")))
+    word, start = click_a_word(driver)
+    shot(driver, "03-job-desktop")
+    keyboard_seek(driver)
+    srt = download_srt(driver)
+    assert fits_the_screen(driver) and every_control_is_labelled(driver) == []
+    viewport(driver, PHONE)
+    driver.refresh()
+    wait(driver).until(ready.presence_of_element_located((By.CSS_SELECTOR, ".transcript span.w")))
+    assert fits_the_screen(driver)
+    shot(driver, "04-job-phone")
+    viewport(driver, DESKTOP)
+    driver.get(f"{base}/ui/#/webhooks")
+    notice = wait(driver).until(ready.visibility_of_element_located((By.CSS_SELECTOR, "main .message")))
+    assert "not available yet" in notice.text
+    return {"job_id": job_id, "word": word, "start": start, "srt": srt, "errors": script_errors(driver)}
+
+
+async def test_sign_in_upload_read_seek_and_download_subtitles(
+    browser: WebDriver, pipeline: Pipeline
+) -> None:
+    audio = ARTIFACTS / "sample.wav"
+    shutil.copyfile(pyannote_sample()[0], audio)  # 30 s, two speakers
+    seen = await asyncio.to_thread(console_flow, browser, pipeline.api_url, pipeline.api_key, audio)
+    assert seen["errors"] == []
+    assert seen["word"].strip() and seen["start"] > 0
+    async with httpx.AsyncClient(base_url=pipeline.api_url, headers=pipeline.auth()) as api:
+        transcript = (await api.get(f"/ui/api/jobs/{seen['job_id']}/transcript")).json()
+    assert len({s["speaker"] for s in transcript["segments"] if s["speaker"]}) >= 2  # speakers labelled
+    assert seen["srt"] == to_srt(transcript)  # the browser's subtitles are the command line's
+    (ARTIFACTS / "transcript.json").write_text(json.dumps(transcript, indent=1))
