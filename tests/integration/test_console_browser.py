@@ -19,9 +19,9 @@ import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -109,7 +109,7 @@ def upload(driver: WebDriver, audio: Path) -> str:
     link = wait(driver).until(ready.element_to_be_clickable((By.CSS_SELECTOR, ".uploads a")))
     bar = driver.find_element(By.CSS_SELECTOR, ".uploads progress")
     assert bar.get_attribute("value") == "1"  # the upload's bar ran to its end
-    job_id = link.get_attribute("href").rsplit("/", 1)[-1]
+    job_id = (link.get_attribute("href") or "").rsplit("/", 1)[-1]
     done = f"table.jobs tr[data-id='{job_id}'][data-status='COMPLETED']"
     wait(driver, 300).until(ready.presence_of_element_located((By.CSS_SELECTOR, done)))  # the live list
     assert fits_the_screen(driver) and every_control_is_labelled(driver) == []
