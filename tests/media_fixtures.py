@@ -95,9 +95,9 @@ def static_then_moving_video(
     """An H.264 MP4: a still grey picture, then black-and-white stripes sliding fast sideways.
 
     The stripes (period 50 px) move by 1 radian of phase every 100 ms, so samples 100 ms apart differ
-    by about 0.3 in the frame-difference measure, while the still part's frames are identical: a
-    clear case for the frame-difference filter. The change is in brightness, not hue, because the
-    measure compares greyscale thumbnails.
+    by about 0.5 in the frame-difference measure (200 ms apart: 1.0), while the still part's frames
+    are identical: a clear case for the frame-difference filter. The change is in brightness, not
+    hue, because the measure compares greyscale thumbnails.
     """
     still = f"color=c=gray:size={size}:rate={fps}:duration={static_seconds}"
     moving = (
@@ -109,6 +109,27 @@ def static_then_moving_video(
         "-f", "lavfi", "-i", still, "-f", "lavfi", "-i", moving,
         "-filter_complex", "[0:v]format=yuv420p[a];[1:v]format=yuv420p[b];[a][b]concat=n=2:v=1:a=0[v]",
         "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    return path
+
+
+def slideshow_video(
+    path: Path, pictures: list[Path], seconds: float = 1.0, fps: int = 25, size: tuple[int, int] = (320, 400)
+) -> Path:
+    """An H.264 MP4 showing each picture for ``seconds``, one after the other: hard cuts at known
+    times (``k * seconds``), and a still shot in between."""
+    inputs: list[str] = []
+    chains = []
+    for n, picture in enumerate(pictures):
+        inputs += ["-loop", "1", "-framerate", str(fps), "-t", f"{seconds}", "-i", str(picture)]
+        chains.append(f"[{n}:v]scale={size[0]}:{size[1]},setsar=1,format=yuv420p[p{n}]")
+    joined = "".join(f"[p{n}]" for n in range(len(pictures)))
+    graph = ";".join([*chains, f"{joined}concat=n={len(pictures)}:v=1:a=0[v]"])
+    command = [
+        "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *inputs,
+        "-filter_complex", graph, "-map", "[v]", "-r", str(fps),
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
     ]  # fmt: skip
     subprocess.run(command, check=True, capture_output=True)
     return path

@@ -174,3 +174,11 @@ async def test_faces_are_recognised_and_strangers_are_unknown(
     # 10 frames a second: Collins until 1 s, then Hopper (the frame at the cut may show either)
     assert [names[n] for n in names if n < 9] == [["collins"]] * sum(1 for n in names if n < 9) != []
     assert [names[n] for n in names if n > 11] == [["hopper"]] * sum(1 for n in names if n > 11) != []
+    # the document's sample parameters: the cut is a new frame, the still shots are not
+    sample = body | {"every_ms": 50, "duration": 25, "min_frame_diff": 0.4}
+    frames = (await kashf.call("/api/tag_video_faces/", sample))[0]["frames"]
+    assert [(frame["time"], titles(frame)) for frame in frames] == [
+        ("0:00:00", ["collins"]),
+        ("0:00:01", ["hopper"]),
+    ]
+    assert frames[0]["frame"] == 0 and 9 <= frames[1]["frame"] <= 12  # the cut, as ffmpeg placed it

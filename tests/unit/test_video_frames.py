@@ -1,7 +1,9 @@
-"""Frame sampling with ffmpeg on generated videos: a still part followed by fast-moving stripes."""
+"""Frame sampling with ffmpeg on generated videos: a still part followed by fast-moving stripes, and
+hard cuts between the public-domain pictures in tests/data/kashf (see its LICENSE.md)."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -9,12 +11,14 @@ import pytest
 
 from functions.api.kashf_tag_answers import frame_clock as clock
 from functions.train.features.image import FeatureError, decode_image
-from functions.train.features.video import sample_frames
-from tests.media_fixtures import static_then_moving_video
+from functions.train.features.video import frame_difference, sample_frames
+from tests.media_fixtures import slideshow_video, static_then_moving_video
 
 FPS = 30
 STILL_SECONDS = 2.0
 MOVING_SECONDS = 2.0
+PICTURES = [Path(__file__).parent.parent / "data" / "kashf" / name for name in
+            ("astronaut.jpg", "grace_hopper.jpg", "chelsea.jpg")]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +47,41 @@ def test_frames_are_jpegs_of_the_video_size(video: Path) -> None:
 def test_raising_min_frame_diff_keeps_fewer_frames(video: Path) -> None:
     every = sample_frames(video, min_frame_diff=0)
     changes = sample_frames(video, min_frame_diff=0.01)
-    big_changes = sample_frames(video, min_frame_diff=0.4)
+    big_changes = sample_frames(video, min_frame_diff=0.6)  # the stripes differ ~0.5 every 100 ms
     assert len(every) > len(changes) > len(big_changes) >= 1
     # The still part yields only its first frame; each moving sample differs from the last kept one.
     assert [frame.seconds for frame in changes][:2] == pytest.approx([0.0, STILL_SECONDS], abs=1e-3)
     assert len(changes) == 1 + int(MOVING_SECONDS * 10)
     # The first frame is always kept, whatever the threshold.
     assert sample_frames(video, min_frame_diff=1.0)[0].index == 0
+
+
+@pytest.fixture(scope="module")
+def cuts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three pictures, one second each at 25 fps: hard cuts at 1 s (frame 25) and 2 s (frame 50)."""
+    return slideshow_video(tmp_path_factory.mktemp("cuts") / "cuts.mp4", PICTURES, seconds=1.0, fps=25)
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [{}, {"every_ms": 50, "duration": 25, "min_frame_diff": 0.4}],  # the defaults; the document's sample
+)
+def test_each_hard_cut_starts_a_kept_frame_at_the_documented_defaults(
+    cuts: Path, parameters: dict[str, float]
+) -> None:
+    frames = sample_frames(cuts, **parameters)  # type: ignore[arg-type]
+    assert [frame.index for frame in frames] == [0, 25, 50]
+    assert [frame.seconds for frame in frames] == pytest.approx([0.0, 1.0, 2.0], abs=1e-3)
+
+
+def test_a_hard_cut_differs_near_one_and_a_still_shot_near_zero(cuts: Path) -> None:
+    frames = sample_frames(cuts, every_ms=250, min_frame_diff=0)
+    pairs = list(itertools.pairwise(frames))
+    # the picture changes each whole second: a pair straddles a cut when its seconds' floors differ
+    across = [frame_difference(a.jpeg, b.jpeg) for a, b in pairs if int(a.seconds) != int(b.seconds)]
+    within = [frame_difference(a.jpeg, b.jpeg) for a, b in pairs if int(a.seconds) == int(b.seconds)]
+    assert len(across) == 2 and min(across) > 0.9
+    assert len(within) == 9 and max(within) < 0.05
 
 
 def test_duration_limits_the_frames(video: Path) -> None:
