@@ -3,7 +3,8 @@
 The train function is played by ``TrainStandIn`` behind a ``MemoryBus``: when a request waits, it
 finishes the run the way the worker would (a tagging request with scored tags, or failed), so the
 tests check what the router and the services make of it. Remote media are served by a real HTTP
-server on loopback (``REMOTE_FILES``).
+server on loopback (``REMOTE_FILES``, and the files a test writes into ``Kashf.remote_dir``, at
+``{remote}/files/<name>``).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class Kashf:
     key: str
     other: str
     remote: str
+    remote_dir: Path
 
     async def call(
         self, path: str, body: Any = None, expect: int = 200, key: str | None = None, **kw: Any
@@ -110,7 +112,7 @@ REMOTE_FILES = {
 }
 
 
-def remote_app() -> web.Application:
+def remote_app(folder: Path) -> web.Application:
     async def serve(request: web.Request) -> web.Response:
         body, content_type = REMOTE_FILES[request.path]
         return web.Response(body=body, content_type=content_type)
@@ -118,6 +120,7 @@ def remote_app() -> web.Application:
     app = web.Application()
     for path in REMOTE_FILES:
         app.router.add_get(path, serve)
+    app.router.add_static("/files/", folder)
     return app
 
 
@@ -128,7 +131,9 @@ def scores(*found: tuple[int, float]) -> tuple[TagScore, ...]:
 @asynccontextmanager
 async def kashf_app(tmp_path: Path) -> AsyncIterator[Kashf]:
     """The API over in-memory stores, a ``TrainStandIn`` behind its bus, and a loopback web host."""
-    runner = web.AppRunner(remote_app())
+    remote_dir = tmp_path / "remote"
+    remote_dir.mkdir()
+    runner = web.AppRunner(remote_app(remote_dir))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     settings = Settings(
@@ -146,6 +151,6 @@ async def kashf_app(tmp_path: Path) -> AsyncIterator[Kashf]:
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=transport, base_url="http://shenava") as client,
         ):
-            yield Kashf(client, state, media, bus, train, key, other, remote)
+            yield Kashf(client, state, media, bus, train, key, other, remote, remote_dir)
     finally:
         await runner.cleanup()

@@ -153,7 +153,9 @@ class TagVideos(DatasetRef):
     video_urls: list[str] = Field(min_length=1)
     every_ms: int = Field(default=100, gt=0, description="tag_videos: 1000 when not given")
     min_frame_diff: float = Field(default=0.4, ge=0.0, le=1.0)
-    duration: float | None = Field(default=None, gt=0)
+    duration: float | None = Field(
+        default=None, ge=0, description="seconds from the start; 0 (the document's default) or null: all"
+    )
     wait: bool = True
 
 

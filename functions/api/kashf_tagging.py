@@ -77,7 +77,10 @@ async def _tag_videos(
     every_ms = body.every_ms
     if kind == TaggingKind.VIDEOS and "every_ms" not in body.model_fields_set:
         every_ms = VIDEOS_EVERY_MS
-    sampling = VideoSampling(every_ms=every_ms, min_frame_diff=body.min_frame_diff, duration=body.duration)
+    # the document lists duration 0 as tag_video_frames' default and null as "the whole video":
+    # 0 seconds of video would tag nothing, so 0 is read as that default
+    duration = body.duration or None
+    sampling = VideoSampling(every_ms=every_ms, min_frame_diff=body.min_frame_diff, duration=duration)
     tagged = await runs.tag_videos(
         tenant, slug=body.dataset, kind=kind, urls=body.video_urls, sampling=sampling, wait=body.wait
     )

@@ -23,9 +23,11 @@ from functions.common.dataset_runs import (
     RunDocuments,
     RunState,
     TaggingRequest,
+    VideoSampling,
 )
 from functions.common.datasets import DatasetRepository
 from tests.kashf_api import TENANT, Kashf, kashf_app, png, scores
+from tests.media_fixtures import static_then_moving_video
 
 
 @pytest.fixture
@@ -131,6 +133,26 @@ async def test_video_frames_are_rendered_with_their_clock_times(kashf: Kashf) ->
         {"frame": 0, "time": "0:00:00", "tags": [{"id": tags["red"], "probability": 0.5, "title": "red"}]},
         {"frame": 90, "time": "0:01:23", "tags": []},
     ]
+
+
+async def test_tag_video_frames_takes_the_documents_duration_0_as_the_whole_video(kashf: Kashf) -> None:
+    """The document lists ``duration`` 0 for tag_video_frames ("null: the whole video"): 0 is that
+    default, the same request as null, not a refusal."""
+    await kashf.dataset("iran", "image", tags=("میدان آزادی",))
+    await kashf.trained("iran")
+    static_then_moving_video(kashf.remote_dir / "clip.mp4", 0.5, 0.5)
+    sample = {
+        "dataset": "iran", "every_ms": 50, "duration": 0, "min_frame_diff": 0.4,
+        "video_urls": [f"{kashf.remote}/files/clip.mp4"], "wait": False,
+    }  # fmt: skip
+    pending = await kashf.call("/api/tag_video_frames/", sample)
+    request = await RunDocuments(kashf.state).tagging(TENANT, "iran", pending["request_id"])
+    assert request is not None
+    assert request.params == VideoSampling(every_ms=50, min_frame_diff=0.4, duration=None)
+    assert await kashf.call("/api/tag_video_frames/", sample | {"duration": None}) == pending
+    assert len(kashf.bus.events) == 1
+    answer = await kashf.call("/api/tag_video_frames/", sample | {"duration": -1}, expect=400)
+    assert "duration" in answer["detail"]
 
 
 # exports and imports
