@@ -31,8 +31,15 @@ Row = TypeVar("Row")
 
 
 class Precision(BaseModel):
+    """``list_datasets``' evaluation: fractions, as the document's sample (``"precision": 0.94``);
+    ``dataset_info`` gives the same figures in percent, as its own sample does (``"precision": 91``)."""
+
     precision: float
     recall: float
+
+    @classmethod
+    def of(cls, evaluation: Evaluation) -> Precision:
+        return cls(precision=round(evaluation.precision / 100, 3), recall=round(evaluation.recall / 100, 3))
 
 
 class DatasetRow(BaseModel):
@@ -55,9 +62,7 @@ def dataset_row(dataset: Dataset, report_count: int) -> DatasetRow:
         tag_count=len(dataset.tags),
         report_count=report_count,
         state=dataset.state.value,
-        evaluation=Precision(precision=evaluation.precision, recall=evaluation.recall)
-        if evaluation
-        else None,
+        evaluation=Precision.of(evaluation) if evaluation else None,
         trained_at=dataset.trained_at.isoformat() if dataset.trained_at else "",
     )
 

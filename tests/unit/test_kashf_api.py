@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.kashf_api import Kashf, kashf_app, png
+from functions.common.datasets import Dataset, DatasetRepository, Evaluation
+from tests.kashf_api import TENANT, Kashf, kashf_app, png
 
 
 @pytest.fixture
@@ -48,6 +49,24 @@ async def test_datasets_and_tags_are_created_listed_described_and_kept_per_tenan
         "dataset": "news",
         "deleted_reports": 0,
     }
+
+
+async def test_evaluation_is_fractions_in_list_datasets_and_percent_in_dataset_info(kashf: Kashf) -> None:
+    """Each as the document's own sample: list_datasets ``{"precision": 0.94 , "recall": 0.87}``,
+    dataset_info ``"recall": 87, "precision": 91`` and, per tag, ``80.3, 91.4, 86.0``."""
+    tags = await kashf.dataset("iran", "image", tags=("برج میلاد",))
+
+    def evaluated(dataset: Dataset) -> Dataset:
+        dataset.evaluation = Evaluation(precision=94.0, recall=87.0, f1=90.4)
+        dataset.tags[str(tags["برج میلاد"])].evaluation = Evaluation(recall=80.3, precision=91.4, f1=86.0)
+        return dataset
+
+    await DatasetRepository(kashf.state).change(TENANT, "iran", evaluated)
+    (row,) = await kashf.call("/api/list_datasets/")
+    assert row["evaluation"] == {"precision": 0.94, "recall": 0.87}
+    info = await kashf.call("/dataset_info/", {"dataset": "iran", "tags": True})
+    assert (info["evaluation"]["precision"], info["evaluation"]["recall"]) == (94.0, 87.0)
+    assert info["tags"][0]["evaluation"] == {"recall": 80.3, "precision": 91.4, "f1": 86.0}
 
 
 async def test_form_bodies_are_read_like_json(kashf: Kashf) -> None:
