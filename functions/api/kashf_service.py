@@ -276,8 +276,10 @@ class KashfService:
         self, tenant: str, *, slug: str, query: str, reported: bool | None, tag_id: int | None
     ) -> tuple[Dataset, list[Item]]:
         """Items whose text (or image URL), or a positive tag's title, holds ``query`` after Persian
-        normalisation, newest first. ``reported`` true: only reported items (of ``tag_id`` when
-        given); false: only unreported ones; None: all."""
+        normalisation, newest first. ``reported`` true: only reported items; false: only unreported
+        ones; None: all. ``tag_id``, unless ``reported`` is false: only the items that tag is
+        reported positive for (the document: reports "to which a tag with this id is attached"; a
+        negative report says the tag is not)."""
         dataset = await self.repo.get(tenant, slug)
         if tag_id is not None:
             await self.tag_in(tenant, tag_id, slug)
@@ -287,7 +289,7 @@ class KashfService:
         titles = {tag.id: normalise(tag.title) for tag in dataset.tags.values()}
         matches = []
         for item in await self.repo.items(tenant, slug):
-            if reported is not None and _is_reported(item, tag_id) != reported:
+            if not _in_scope(item, reported, tag_id):
                 continue
             tagged = " ".join(titles.get(int(t), "") for t, positive in item.reports.items() if positive)
             if needle in normalise(item.content or item.url) or needle in tagged:
@@ -295,5 +297,8 @@ class KashfService:
         return dataset, list(reversed(matches))
 
 
-def _is_reported(item: Item, tag_id: int | None) -> bool:
-    return item.label(tag_id) is not None if tag_id is not None else bool(item.reports)
+def _in_scope(item: Item, reported: bool | None, tag_id: int | None) -> bool:
+    if reported is not None and bool(item.reports) != reported:
+        return False
+    # the tag narrows the reported items only (unreported items have no tag to match)
+    return tag_id is None or reported is False or item.label(tag_id) is True

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from functions.common.datasets import Dataset, DatasetRepository, Evaluation
+from functions.common.datasets import Dataset, DatasetRepository, Evaluation, NewReport, identity_of_text
 from tests.kashf_api import TENANT, Kashf, kashf_app, png
 
 
@@ -167,6 +168,39 @@ async def test_reports_are_listed_in_pages_filtered_searched_and_removed(kashf: 
     assert removed == {"text_id": ids[1], "tag_id": tags["buy"]}
     await kashf.call("/api/remove_tag_report/", {"text_id": ids[1], "tag_id": tags["buy"]}, expect=404)
     assert (await kashf.call("/api/delete_tag/", {"tag_id": tags["buy"]}))["deleted_reports"] == 59
+
+
+async def test_search_with_a_tag_id_finds_the_items_that_tag_is_attached_to(kashf: Kashf) -> None:
+    """The document's search samples; a negative report says the tag is not attached."""
+    (economy,) = (await kashf.dataset("persica", tags=("اقتصاد",))).values()
+    reports = [
+        {"content": "اقتصاد مثاومتی یعنی تولید داخلی", "tag_id": economy, "positive": True},
+        {"content": "اقتصاد مثاومتی در فیلم تازه", "tag_id": economy, "positive": False},
+    ]
+    attached, not_attached = (answer["id"] for answer in await kashf.call("/api/report_text_tags/", reports))
+    await kashf.call("/api/report_text_tags/", [{"content": "خبر ورزشی", "tag_id": economy}])
+    text = "اقتصاد مثاومتی و بازار"  # an item not reported yet (as an import without reports leaves it)
+    new = NewReport(identity=identity_of_text(text), tag_id=economy, positive=True, content=text)
+    await DatasetRepository(kashf.state).add_items(TENANT, "persica", [new], datetime.now(UTC), report=False)
+    sample = {"dataset": "persica", "query": "اقتصاد مثاومتی", "tag_id": economy, "reported": False}
+    unreported = await kashf.call("/api/search_candidate_texts/", sample)
+    assert [row["content"] for row in unreported["results"]] == ["اقتصاد مثاومتی و بازار"]
+    reported = await kashf.call("/api/search_candidate_texts/", sample | {"reported": True})
+    assert [row["id"] for row in reported["results"]] == [attached] != [not_attached]
+
+    tags = await kashf.dataset("iran", "image", tags=("برج آزادی", "برج آزادی در شب"))
+    for colour, tag, positive in (((200, 30, 30), "برج آزادی", True), ((0, 0, 0), "برج آزادی", False),
+                                  ((0, 0, 0), "برج آزادی در شب", True)):  # fmt: skip
+        await kashf.call(
+            "/api/report_image_tags/", None, data={"tag_id": str(tags[tag]), "positive": str(positive)},
+            files={"image": ("photo.png", png(colour), "image/png")},
+        )  # fmt: skip
+    for path in ("/api/search_candidate_images/", "/api/search_candidate_faces/"):
+        found = await kashf.call(path, {"dataset": "iran", "query": "برج آزادی", "tag_id": tags["برج آزادی"]})
+        rows = found["results"] if "results" in found else found["items"]
+        assert found["count"] == 1 and rows[0]["data"]["reports"] == [
+            {"tag_id": tags["برج آزادی"], "positive": True}
+        ], path
 
 
 async def test_images_are_reported_by_upload_and_by_url_and_served_back(kashf: Kashf) -> None:

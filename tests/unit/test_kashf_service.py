@@ -81,8 +81,10 @@ async def test_search_finds_text_and_positive_tag_titles_within_a_tag_when_asked
     assert [item.content for item in found] == ["بازی ديشب"]
     _, by_title = await kashf.search(TENANT, slug="news", query="ورزش", reported=True, tag_id=None)
     assert [item.content for item in by_title] == ["بازی ديشب"]  # its positive tag's title
-    _, of_tag = await kashf.search(TENANT, slug="news", query="بازی", reported=True, tag_id=money)
-    assert [item.content for item in of_tag] == ["بازی بورس"]
+    _, of_tag = await kashf.search(TENANT, slug="news", query="بازی", reported=True, tag_id=sport)
+    assert [item.content for item in of_tag] == ["بازی ديشب"]
+    _, negative = await kashf.search(TENANT, slug="news", query="بازی", reported=True, tag_id=money)
+    assert negative == []  # reported, but as not being money
     _, unreported = await kashf.search(TENANT, slug="news", query="بازی", reported=False, tag_id=None)
     assert unreported == []
 
