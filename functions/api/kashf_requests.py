@@ -12,7 +12,7 @@ import json
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.datastructures import UploadFile
 
 from functions.api.auth import caller_tenant
@@ -114,7 +114,22 @@ class TagPredictions(DatasetRef):
 
 
 class ListItems(DatasetRef):
-    ids: list[int] = Field(validation_alias=AliasChoices("text_ids", "image_ids", "images_ids", "ids"))
+    """The ids under any of the names the document uses: ``text_ids`` (list_texts, and list_images'
+    sample), ``images_ids`` (list_images' parameter) or ``image_ids``; each is in the schema."""
+
+    text_ids: list[int] | None = None
+    images_ids: list[int] | None = None
+    image_ids: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _some_ids(self) -> ListItems:
+        if self.text_ids is None and self.images_ids is None and self.image_ids is None:
+            raise ValueError("send text_ids (or images_ids) with the dataset")
+        return self
+
+    @property
+    def ids(self) -> list[int]:
+        return next(ids for ids in (self.text_ids, self.images_ids, self.image_ids) if ids is not None)
 
 
 class Search(DatasetRef):
