@@ -49,15 +49,14 @@ import numpy as np
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from functions.api.live_lane import read_live
 from functions.api.service import JobService, Submission
 from functions.api.stream_vad import RATE, Audio, Utterance, UtteranceCutter
+from functions.api.utterances import UtteranceFailed, UtteranceReader
 from functions.api.wav_stream import WavFormat, WavHeaderError, WavStreamReader, pcm_to_mono, wav_header
 from functions.common.errors import ApiError
-from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
-from functions.common.live import LiveRequest
+from functions.common.jobs import JobDocument, RecognitionOptions
 from functions.common.render_harf import display_text, hms
-from functions.common.transcript import Segment, Word
+from functions.common.transcript import Segment
 
 log = logging.getLogger("shenava.api.harf.stream")
 
@@ -65,7 +64,7 @@ CLOSE_NORMAL, CLOSE_UNSUPPORTED, CLOSE_BAD_DATA = 1000, 1003, 1007
 CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_ERROR = 1008, 1009, 1011
 PENDING = {"state": "PENDING"}
 DRAIN_LIMIT_S = 120.0  # reading the rest of a stream whose client left; then it is let go
-UTTERANCE_SOURCE, STREAM_SOURCE = "harf-utterance", "harf-stream"
+STREAM_SOURCE = "harf-stream"
 
 
 class StreamClosed(Exception):
@@ -99,8 +98,8 @@ class StreamSession:
         self.inflight: deque[asyncio.Task[list[Segment]]] = deque()
         self.ready: deque[dict[str, Any]] = deque()
         self.kept: list[Segment] = []  # every segment sent, in stream time: the stream's transcript
-        self.detected = ""
         self.utterances = 0
+        self.reading = UtteranceReader(svc, tenant, language)
 
     async def run(self) -> None:
         """Serve the socket until ``finalize``, an error, or the client leaves; free everything."""
@@ -108,6 +107,8 @@ class StreamSession:
             await self._serve()
         except StreamClosed as closed:
             await self._close_with(closed.detail, closed.code)
+        except UtteranceFailed as failed:
+            await self._close_with(str(failed), CLOSE_ERROR)
         except WebSocketDisconnect:
             log.info("the client left without finalize; keeping what it sent", extra={"tenant": self.tenant})
             await self._keep_what_was_sent()
@@ -151,6 +152,9 @@ class StreamSession:
             mono = self._resample(mono, fmt, last=False)
         for utterance in await asyncio.to_thread(self.cutter.feed, mono):
             await self._launch(utterance)
+        tentative = self.cutter.take_tentative()
+        if tentative is not None:
+            self.reading.speculate(tentative)
 
     def _spool(self, pcm: bytes, fmt: WavFormat) -> None:
         if self.pcm_bytes + len(pcm) > self.settings.max_audio_bytes:
@@ -177,7 +181,7 @@ class StreamSession:
             await asyncio.wait({self.inflight[0]})
             self._collect()
         self.utterances += 1
-        self.inflight.append(asyncio.create_task(self._transcribe(utterance, self.utterances)))
+        self.inflight.append(asyncio.create_task(self.reading.read(utterance, self.utterances)))
 
     def _collect(self) -> None:
         """Move finished utterances, in stream order, to the segments waiting to be sent."""
@@ -187,7 +191,7 @@ class StreamSession:
                 self.ready.append(self._render(segment, len(self.kept)))
 
     def _render(self, segment: Segment, segment_id: int) -> dict[str, Any]:
-        language = self.language or self.detected
+        language = self.language or self.reading.detected
         return {
             "segment_id": segment_id,
             "text": display_text(segment.text, language),
@@ -198,62 +202,6 @@ class StreamSession:
     def _next_reply(self) -> dict[str, Any]:
         self._collect()
         return self.ready.popleft() if self.ready else PENDING
-
-    async def _transcribe(self, utterance: Utterance, number: int) -> list[Segment]:
-        """One utterance's segments in stream time: from the live lane when a live worker answers,
-        else through the pipeline as a job."""
-        request = LiveRequest(tenant=self.tenant, language=self.language)
-        reply = await read_live(self.svc.deps.bus, request, utterance.audio)
-        if reply is None:
-            return await self._through_pipeline(utterance, number)
-        self.detected = self.detected or reply.language
-        return [shifted(s, utterance.start_s) for s in reply.segments if s.text.strip()]
-
-    async def _through_pipeline(self, utterance: Utterance, number: int) -> list[Segment]:
-        """One utterance as a job (where no live worker runs: AWS, or a deployment without one)."""
-        job_id = ""
-        try:
-            try:
-                job_id = await self._submit(utterance, number)
-            except ApiError as exc:
-                raise StreamClosed(f"an utterance could not be submitted: {exc}", CLOSE_ERROR) from exc
-            timeout = self.settings.harf_task_timeout_s
-            status = await self.svc.wait_finished(self.tenant, job_id, timeout)
-            if status != JobStatus.COMPLETED:
-                log.warning("utterance %s ended %s", number, status, extra={"job_id": job_id})
-                return []
-            transcript = await self.svc.transcript(await self.svc.get(self.tenant, job_id))
-            if transcript is None:
-                return []
-            self.detected = self.detected or transcript.language
-            return [shifted(s, utterance.start_s) for s in transcript.segments if s.text.strip()]
-        finally:
-            if job_id:
-                await _quietly(self._forget(job_id))
-
-    async def _submit(self, utterance: Utterance, number: int) -> str:
-        with tempfile.TemporaryDirectory(prefix="shenava-utterance-") as tmp:
-            path = Path(tmp) / "utterance.wav"
-            pcm = np.clip(utterance.audio * 32768.0, -32768, 32767).astype("<i2").tobytes()
-            path.write_bytes(wav_header(WavFormat(1, RATE), len(pcm)) + pcm)
-            job = await self.svc.submit(
-                Submission(
-                    tenant=self.tenant,
-                    source=UTTERANCE_SOURCE,
-                    media_path=path,
-                    content_type="audio/wav",
-                    filename=f"utterance-{number}.wav",
-                    options=RecognitionOptions(language=self.language),
-                    results_ttl_minutes=self.settings.results_ttl_minutes,
-                )
-            )
-        return job.id
-
-    async def _forget(self, job_id: str) -> None:
-        """An utterance's job is only a step of the stream's: remove it once read (or abandoned)."""
-        job = await self.svc.deps.jobs.find(self.tenant, job_id)
-        if job is not None:
-            await self.svc.purge(job)
 
     async def _finalize(self) -> None:
         fmt = self.reader.format
@@ -316,7 +264,9 @@ class StreamSession:
             results_ttl_minutes=self.settings.results_ttl_minutes,
         )
         try:
-            job = await self.svc.store_transcribed(submission, self.kept, self.language or self.detected)
+            job = await self.svc.store_transcribed(
+                submission, self.kept, self.language or self.reading.detected
+            )
         except ApiError as exc:
             raise StreamClosed(f"the stream could not be stored: {exc}", CLOSE_ERROR) from exc
         return job
@@ -331,7 +281,7 @@ class StreamSession:
     async def _release(self) -> None:
         # The synchronous part first: it cannot be interrupted if the handler itself is cancelled
         # (server shutdown). The cancelled utterance tasks remove their jobs on their own.
-        tasks = list(self.inflight)
+        tasks = [*self.inflight, *self.reading.abandon()]
         for task in tasks:
             task.cancel()
         self.inflight.clear()
@@ -341,22 +291,3 @@ class StreamSession:
         if self.spool_path is not None:
             self.spool_path.unlink(missing_ok=True)
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def shifted(segment: Segment, offset_s: float) -> Segment:
-    """A segment of an utterance, moved to its place in the stream."""
-    words = tuple(
-        Word(text=w.text, start=w.start + offset_s, end=w.end + offset_s, confidence=w.confidence)
-        for w in segment.words
-    )
-    return segment.model_copy(
-        update={"start": segment.start + offset_s, "end": segment.end + offset_s, "words": words}
-    )
-
-
-async def _quietly(step: Any) -> None:
-    """Clean-up that must not turn a finished answer into an error (logged, not raised)."""
-    try:
-        await step
-    except Exception:
-        log.exception("clean-up step failed")

@@ -19,7 +19,11 @@ How utterances are cut (16 kHz mono, 512-sample frames of 32 ms):
 - an utterance longer than ``max_utterance_s`` is cut at its longest pause (the middle of the
   longest run of quiet frames after its first second), or at its quietest frame if it has no
   pause, so memory and latency stay bounded however long someone talks;
-- a burst with less than ``MIN_SPEECH_S`` of speech is dropped (a click, a cough).
+- a burst with less than ``MIN_SPEECH_S`` of speech is dropped (a click, a cough);
+- once a pause has lasted ``SPECULATE_S`` (before it is long enough to end the utterance), the
+  utterance as it would end there is offered as a *tentative* one (``take_tentative``): a caller
+  may start reading it then, and keep the reading if the utterance does end there — it is then
+  the very same audio — which takes the rest of the pause off the latency.
 Memory per stream: the current utterance (at most ``max_utterance_s``) and the pad before it.
 """
 
@@ -43,6 +47,7 @@ PAD_S = 0.2
 MIN_SPEECH_S = 0.25
 MIN_CUT_S = 1.0  # a forced cut never makes an utterance shorter than this
 MIN_PAUSE_S = 0.15  # the shortest pause that ends a long utterance
+SPECULATE_S = 0.25  # a pause this long offers the utterance so far as a tentative one
 
 Audio = npt.NDArray[np.float32]
 
@@ -123,6 +128,8 @@ class UtteranceCutter:
         self._frame_index = 0  # stream index of the next frame
         self._before: list[Audio] = []  # the last PAD_S of non-speech, to lead an utterance in
         self._speech: _Speech | None = None
+        self._speculate = max(self._pad, round(SPECULATE_S / FRAME_S))
+        self._tentative: Utterance | None = None
 
     def feed(self, audio: Audio) -> list[Utterance]:
         joined = np.concatenate([self._pending, audio.astype(np.float32, copy=False)])
@@ -134,6 +141,12 @@ class UtteranceCutter:
             out.extend(self._step(frame, float(prob)))
             self._frame_index += 1
         return out
+
+    def take_tentative(self) -> Utterance | None:
+        """The utterance as it would end at the current pause, if one reached ``SPECULATE_S``
+        since the last call (and the pause has not ended it yet)."""
+        tentative, self._tentative = self._tentative, None
+        return tentative
 
     def flush(self) -> list[Utterance]:
         """The end of the stream: whatever speech is open becomes the last utterance."""
@@ -155,8 +168,14 @@ class UtteranceCutter:
         speech.frames.append(frame)
         speech.probs.append(prob)
         speech.quiet_run = speech.quiet_run + 1 if prob < NEG_THRESHOLD else 0
-        if speech.quiet_run >= self._needed_quiet(len(speech.frames)):
+        needed = self._needed_quiet(len(speech.frames))
+        if speech.quiet_run >= needed:
+            self._tentative = None
             return self._end_at_pause(speech)
+        if speech.quiet_run == self._speculate:
+            keep = len(speech.frames) - speech.quiet_run + self._pad
+            found = self._emit(speech, keep)
+            self._tentative = found[0] if found else None
         if len(speech.frames) >= self._max_frames:
             return self._cut_long(speech)
         return []

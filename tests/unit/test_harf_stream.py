@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import uvicorn
 from cryptography.fernet import Fernet
@@ -128,6 +129,36 @@ def test_flush_ends_open_speech(spoken: bytes) -> None:
     assert reader.format is not None and cutter.feed(pcm_to_mono(pcm, reader.format)) == []
     [last] = cutter.flush()
     assert 0.7 < last.start_s < 1.0 and last.end_s == pytest.approx(2.0, abs=0.04)
+
+
+def test_a_tentative_utterance_is_the_very_audio_its_pause_ends(spoken: bytes) -> None:
+    reader, cutter = WavStreamReader(), UtteranceCutter(0.5, 12.0)
+    pcm = reader.feed(spoken)
+    assert reader.format is not None
+    audio, tentatives, finals = pcm_to_mono(pcm, reader.format), [], []
+    for start in range(0, audio.size, 1600):  # 0.1 s at a time, as a live client sends it
+        finals += cutter.feed(audio[start : start + 1600])
+        tentatives += [t] if (t := cutter.take_tentative()) is not None else []
+    assert len(finals) == len(SENTENCES) and len(tentatives) >= len(SENTENCES)
+    for final in finals:  # offered 0.25 s into its pause, before the pause ended it
+        same = [t for t in tentatives if t.start_s == final.start_s and t.audio.size == final.audio.size]
+        assert same and np.array_equal(same[0].audio, final.audio)
+
+
+def test_no_tentative_once_speech_resumes_and_none_twice_for_one_pause() -> None:
+    speech, quiet = np.ones(512, np.float32), np.zeros(512, np.float32)
+
+    class Scripted:  # Silero's probabilities, scripted: speech while the frame is loud
+        def probabilities(self, frames: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+            return np.array([0.9 if f.any() else 0.0 for f in frames], np.float32)
+
+    cutter = UtteranceCutter(0.5, 12.0, vad=Scripted())  # type: ignore[arg-type]
+    cutter.feed(np.concatenate([speech] * 30 + [quiet] * 9))  # a 0.29 s pause: one tentative
+    assert cutter.take_tentative() is not None and cutter.take_tentative() is None
+    cutter.feed(np.concatenate([speech] * 10))  # speech again: the tentative is stale, none new
+    assert cutter.take_tentative() is None
+    [final] = cutter.feed(np.concatenate([quiet] * 20))
+    assert final.start_s == 0.0 and final.audio.size > (30 + 9 + 10) * 512  # both bursts, one utterance
 
 
 @dataclass
