@@ -122,6 +122,7 @@ class Settings(BaseSettings):
     harf_stream_max_pending: int = 4  # utterances of one stream in the pipeline before reading waits
     harf_stream_idle_timeout_s: float = 60.0  # a stream silent (no message) this long is closed
     live_beam_size: int = 1  # the live lane's first reading: greedy (the guard reads failures again)
+    transcribe_nice: int = 10  # the file worker's CPU priority below the live lane's (0 = the same)
 
     # Kashf (concept tagging)
     kashf_wait_timeout_s: float = 300.0  # a wait=true tagging request answers "processing" after this long
