@@ -27,6 +27,8 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from bench.diarization import pyannote_sample
 from shenava_cli.subtitles import to_srt
+from tests.datasets_public import chatterbot
+from tests.integration.kashf_client import Kashf
 from tests.integration.pipeline import REPO, Pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asr, pytest.mark.browser]
@@ -34,6 +36,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asr, pytest.mark.browser]
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = REPO / "tests" / "artifacts" / "console"
 DESKTOP, PHONE = (1280, 800), (390, 844)
+LABELS = ["money", "science", "sports"]  # three chatterbot categories, ~80 English texts
 FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -195,3 +198,55 @@ async def test_sign_in_upload_read_seek_and_download_subtitles(
     assert len({s["speaker"] for s in transcript["segments"] if s["speaker"]}) >= 2  # speakers labelled
     assert seen["srt"] == to_srt(transcript)  # the browser's subtitles are the command line's
     (ARTIFACTS / "transcript.json").write_text(json.dumps(transcript, indent=1))
+
+
+def signed_in(driver: WebDriver, base: str, key: str, page: str) -> None:
+    """The console with the key already in the tab's session storage, at ``page``."""
+    viewport(driver, DESKTOP)
+    driver.get(f"{base}/ui/")
+    driver.execute_script("sessionStorage.setItem('shenava.apiKey', arguments[0])", key)
+    driver.get(f"{base}/ui/{page}")
+    driver.refresh()
+
+
+def datasets_flow(driver: WebDriver, base: str, key: str, slug: str) -> dict[str, Any]:
+    signed_in(driver, base, key, "#/datasets")
+    wait(driver).until(
+        ready.element_to_be_clickable((By.CSS_SELECTOR, f"a[href='#/dataset/{slug}']"))
+    ).click()
+    bars = wait(driver).until(ready.presence_of_all_elements_located((By.CSS_SELECTOR, ".chart meter")))
+    rows = driver.find_elements(By.CSS_SELECTOR, "table tbody tr")
+    table = {r.find_element(By.TAG_NAME, "th").text: [td.text for td in r.find_elements(By.TAG_NAME, "td")]
+             for r in rows}  # fmt: skip
+    reports = wait(driver).until(
+        ready.presence_of_all_elements_located((By.CSS_SELECTOR, ".lists ul.items li"))
+    )
+    seen = {"bars": len(bars), "table": table, "first_report": reports[0].text}
+    assert fits_the_screen(driver) and every_control_is_labelled(driver) == []
+    shot(driver, "05-dataset-desktop")
+    viewport(driver, PHONE)
+    assert fits_the_screen(driver)
+    shot(driver, "06-dataset-phone")
+    return {**seen, "errors": script_errors(driver)}
+
+
+async def test_a_trained_dataset_shows_its_quality_per_tag_and_its_reports(
+    browser: WebDriver, pipeline: Pipeline
+) -> None:
+    texts = [(text, label) for text, label in chatterbot("english", 20) if label in LABELS]
+    async with httpx.AsyncClient(base_url=pipeline.api_url, timeout=600) as client:
+        kashf = Kashf(pipeline, client)
+        slug = await kashf.dataset("text", "console")
+        tags = await kashf.tags(slug, LABELS)
+        reports = [{"content": text, "tag_id": tags[other], "positive": other == label}
+                   for text, label in texts for other in LABELS]  # fmt: skip
+        await kashf.call("/api/report_text_tags/", reports)
+        info = await kashf.train(slug)
+    seen = await asyncio.to_thread(datasets_flow, browser, pipeline.api_url, pipeline.api_key, slug)
+    assert seen["errors"] == []
+    rated = [tag for tag in info["tags"] if tag["evaluation"]]
+    assert rated and seen["bars"] == 3 * len(rated)  # precision, recall and F1 of each rated tag
+    for tag in rated:  # the table shows the numbers the chart draws
+        assert seen["table"][tag["title"]][-1] == str(tag["evaluation"]["f1"])
+    shown = seen["first_report"]  # a reported text, as the browser lays it out (newlines as spaces)
+    assert any(shown.startswith(" ".join(text.split())[:20]) for text, _ in texts), shown

@@ -4,15 +4,7 @@
 import { get, post } from "./api.js";
 import { clear, h, message, when } from "./dom.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const MEASURES = [["precision", "Precision"], ["recall", "Recall"], ["f1", "F1"]];
-
-function svg(tag, attrs, ...children) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, value);
-  el.append(...children);
-  return el;
-}
 
 export function renderList(root) {
   const body = h("div", { "aria-live": "polite" }, h("p", {}, "Loading…"));
@@ -30,34 +22,22 @@ export function renderList(root) {
   return () => {};
 }
 
-// Grouped horizontal bars, one group per tag, 0-100 %.
+// One group of bars per tag, 0-100 %: <meter>s, so the chart reflows on any screen and reads
+// out as numbers (the table below has them too).
 function chart(tags) {
   const rated = tags.filter((t) => t.evaluation);
   if (!rated.length) return message("info", "No tag has an evaluation yet: train the dataset first.");
-  const row = 16;
-  const group = row * MEASURES.length + 14;
-  const left = 150;
-  const width = 560;
-  const height = rated.length * group + 24;
-  const plot = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img",
-    "aria-label": "Precision, recall and F1 per tag, in percent (the table below has the numbers)" });
-  rated.forEach((tag, i) => {
-    const top = i * group;
-    const label = svg("text", { x: left - 8, y: top + group / 2, "text-anchor": "end", class: "tag" });
-    label.textContent = tag.title.length > 22 ? `${tag.title.slice(0, 21)}…` : tag.title;
-    plot.append(label);
-    MEASURES.forEach(([key], j) => {
-      const value = tag.evaluation[key] || 0;
-      const y = top + j * row + 4;
-      plot.append(svg("rect", { x: left, y, height: row - 3, width: ((width - left - 50) * value) / 100,
-        class: `bar bar-${key}` }));
-      const text = svg("text", { x: left + ((width - left - 50) * value) / 100 + 4, y: y + row - 6, class: "value" });
-      text.textContent = value.toFixed(1);
-      plot.append(text);
-    });
-  });
-  const legend = h("ul.legend.chart-legend", {}, MEASURES.map(([key, name]) => h(`li.bar-${key}`, {}, name)));
-  return h("figure", {}, plot, legend);
+  return h("figure.chart", { "aria-label": "Precision, recall and F1 per tag, in percent" },
+    rated.map((tag) => h("div.chart-group", {},
+      h("div.chart-tag", { dir: "auto" }, tag.title),
+      MEASURES.map(([key, name]) => {
+        const value = tag.evaluation[key] || 0;
+        return h("div.chart-row", {},
+          h("span.chart-name", {}, name),
+          h(`meter.bar-${key}`, { min: 0, max: 100, value, "aria-label": `${tag.title}: ${name} ${value}%` }),
+          h("span.chart-value", {}, value.toFixed(1)));
+      }))),
+    h("figcaption.legend.chart-legend", {}, MEASURES.map(([key, name]) => h(`span.bar-${key}`, {}, name))));
 }
 
 function evaluationTable(tags) {
