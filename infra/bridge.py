@@ -5,8 +5,13 @@ token (see ``infra/stack.py`` for its ``notification.toml``). The bridge checks 
 normalises the payload (``events.s3_records``; MinIO and AWS shapes are understood too) and
 publishes each object on ``shenava.s3.object.created`` with its dedupe key as ``Nats-Msg-Id``.
 
-Answers: 200 when published or ignored, 401 on a bad token, 400 on a body that is not a known
-notification, 503 when NATS does not take the event — SeaweedFS retries non-2xx with backoff.
+Answers: 200 once NATS took every event (its publish acknowledgement: stored, on a cluster by a
+quorum) or the notification is ignored, 401 on a bad token, 400 on a body that is not a known
+notification, 503 when NATS does not take the event within ``publish_budget_s``. SeaweedFS 4.48
+does *not* retry a webhook answered 503 (it logs "dead letter"), so the bridge itself keeps
+trying for up to ``publish_budget_s`` (a cluster electing a new stream leader, a nats-server
+being restarted), within the webhook's 10 s timeout; what is lost beyond that the reconciler
+finds (``infra/reconciler.py``).
 
 ``python -m infra.bridge`` serves it on ``bind_host:bridge_port``, token from endpoints.json.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -37,7 +43,9 @@ from functions.common.settings import Settings
 log = logging.getLogger("shenava.bridge")
 
 WEBHOOK_PATH = "/seaweedfs/events"
-PUBLISH_TIMEOUT_S = 5.0
+PUBLISH_TIMEOUT_S = 2.0  # one attempt
+PUBLISH_BUDGET_S = 8.0  # all attempts for one notification; SeaweedFS waits 10 s for an answer
+RETRY_PAUSE_S = (0.1, 0.25, 0.5, 1.0)
 
 
 class EventPublisher(Protocol):
@@ -84,7 +92,9 @@ async def _read_json(request: Request) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
-def create_app(token: str, publisher: EventPublisher) -> Starlette:
+def create_app(
+    token: str, publisher: EventPublisher, publish_budget_s: float = PUBLISH_BUDGET_S
+) -> Starlette:
     """The bridge app; the lifespan opens and closes ``publisher``."""
     if not token:
         raise ValueError("the bridge needs a bearer token")
@@ -95,7 +105,7 @@ def create_app(token: str, publisher: EventPublisher) -> Starlette:
         payload = await _read_json(request)
         if payload is None:
             return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
-        return await _publish_payload(payload, publisher)
+        return await _publish_payload(payload, publisher, publish_budget_s)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -115,7 +125,24 @@ def create_app(token: str, publisher: EventPublisher) -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-async def _publish_payload(payload: dict[str, Any], publisher: EventPublisher) -> JSONResponse:
+async def publish_patiently(publisher: EventPublisher, event: Event, budget_s: float) -> None:
+    """Publish, trying again after short pauses until ``budget_s`` has passed; then re-raise."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget_s
+    for attempt in itertools.count():
+        try:
+            await publisher.publish(event)
+            return
+        except Exception:
+            pause = RETRY_PAUSE_S[min(attempt, len(RETRY_PAUSE_S) - 1)]
+            if loop.time() + pause >= deadline:
+                raise
+            await asyncio.sleep(pause)
+
+
+async def _publish_payload(
+    payload: dict[str, Any], publisher: EventPublisher, budget_s: float
+) -> JSONResponse:
     try:
         # Any of the three shapes: a MinIO webhook target with a bearer token works too.
         events = normalise(payload)
@@ -124,7 +151,7 @@ async def _publish_payload(payload: dict[str, Any], publisher: EventPublisher) -
         return JSONResponse({"error": str(exc)}, status_code=400)
     for event in events:
         try:
-            await publisher.publish(event)
+            await publish_patiently(publisher, event, budget_s)
         except Exception:
             # Anything from NATS (down, timeout, no stream) is transient: SeaweedFS retries.
             log.exception("publish failed", extra={"event_id": event.id})

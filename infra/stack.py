@@ -97,16 +97,16 @@ class EmbeddedStack:
         self._paths = StackPaths(settings.data_dir.resolve())
         self._stop_timeout_s = stop_timeout_s
         self.secrets = stack_secrets(settings)
+        self.endpoints = endpoints(settings, self.secrets)
+        if not nats:
+            self.endpoints["nats_url"] = settings.nats_url  # the cluster's, not ours
         self.settings = settings.model_copy(update=self._settings_update())
         self.nats = Supervised(self._child("nats-server", nats_command(self._paths), self._nats_ready))
         weed = weed_command(self.settings, self._paths)
         self.weed = Supervised(self._child("weed", weed, self._s3_ready, cwd=self._paths.seaweedfs_conf))
 
     def _settings_update(self) -> dict[str, str]:
-        known = endpoints(self._base, self.secrets)
-        if not self._with_nats:
-            known.pop("nats_url")
-        return {key: value for key, value in known.items() if key in Settings.model_fields}
+        return {key: value for key, value in self.endpoints.items() if key in Settings.model_fields}
 
     def _child(self, name: str, argv: list[str], check: Callable[[], Awaitable[bool]],
                cwd: Path | None = None) -> Child:  # fmt: skip
@@ -125,7 +125,9 @@ class EmbeddedStack:
 
     async def start(self) -> Settings:
         try:
-            write_configuration(self.settings, self._paths, self.secrets, self._nats_monitor_port)
+            write_configuration(
+                self.settings, self._paths, self.secrets, self.endpoints, self._nats_monitor_port
+            )
             starting = [self.start_weed()] + ([self.start_nats()] if self._with_nats else [])
             await asyncio.gather(*starting)
         except BaseException:

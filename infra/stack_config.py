@@ -259,14 +259,15 @@ def notification_toml(settings: Settings, token: str) -> str:
     )
 
 
-def write_configuration(settings: Settings, paths: StackPaths, creds: StackSecrets,
+def write_configuration(settings: Settings, paths: StackPaths, creds: StackSecrets, known: dict[str, str],
                         nats_monitor_port: int | None = None) -> None:  # fmt: skip
-    """Every file the stack's processes read, each readable by this user only."""
+    """Every file the stack's processes read, each readable by this user only; ``known``: the
+    endpoints clients read."""
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     paths.data_dir.chmod(0o700)
     for folder in (paths.nats, paths.seaweedfs_master, paths.seaweedfs_conf):
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_private(settings.endpoints_file, json.dumps(endpoints(settings, creds), indent=2) + "\n")
+    write_private(settings.endpoints_file, json.dumps(known, indent=2) + "\n")
     write_private(paths.nats_conf, nats_config(settings, paths, creds.nats_password, nats_monitor_port))
     conf = paths.seaweedfs_conf
     write_private(conf / "s3.json", json.dumps(s3_identities(creds), indent=2))

@@ -25,6 +25,7 @@ import nats
 import uvicorn
 from nats.aio.client import Client as NATS
 
+from events.bus import nats_servers
 from events.models import Event, parse_event
 from functions.api.app import create_app
 from functions.common.apikeys import create_key
@@ -147,10 +148,11 @@ class Pipeline:
 async def start_pipeline(settings: Settings, logs: Path) -> tuple[Pipeline, Any]:
     """Start everything; returns the pipeline and an async ``close`` function."""
     stop = asyncio.Event()
+    local = settings.model_copy(update={"metrics_port": 0})  # the transcribe worker's is settings'
     workers = [
-        asyncio.create_task(serve(INGEST_SPEC, settings, stop=stop)),
-        asyncio.create_task(serve(notify_spec(settings.notify_backoff_s), settings, stop=stop)),
-        asyncio.create_task(serve(TRAIN_SPEC, settings, stop=stop)),
+        asyncio.create_task(serve(INGEST_SPEC, local, stop=stop)),
+        asyncio.create_task(serve(notify_spec(settings.notify_backoff_s), local, stop=stop)),
+        asyncio.create_task(serve(TRAIN_SPEC, local, stop=stop)),
     ]
     transcriber = TranscribeWorker(settings, logs / "transcribe.log")
     transcriber.start()
@@ -164,7 +166,7 @@ async def start_pipeline(settings: Settings, logs: Path) -> tuple[Pipeline, Any]
         key = await create_key(deps.state, "acme")
         other = await create_key(deps.state, "globex")
     watch = JobWatch()
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(nats_servers(settings.nats_url))
     await nc.subscribe("shenava.job.>", cb=watch.on_message)
     pipeline = Pipeline(settings, f"http://127.0.0.1:{settings.api_port}", key, other, watch, transcriber, nc)
 

@@ -21,6 +21,7 @@ class MemoryPublisher:
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.failing = False
+        self.failures_left = 0  # attempts that fail before one succeeds
         self.opened = self.closed = False
 
     async def open(self) -> None:
@@ -30,7 +31,8 @@ class MemoryPublisher:
         self.closed = True
 
     async def publish(self, event: Event) -> None:
-        if self.failing:
+        if self.failing or self.failures_left > 0:
+            self.failures_left -= 1
             raise TimeoutError("nats: timeout")
         self.events.append(event)
 
@@ -42,7 +44,7 @@ def publisher() -> MemoryPublisher:
 
 @pytest.fixture
 async def client(publisher: MemoryPublisher) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(TOKEN, publisher)
+    app = create_app(TOKEN, publisher, publish_budget_s=0.5)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
@@ -92,6 +94,15 @@ async def test_a_failed_publish_answers_503_so_seaweedfs_retries(
     publisher.failing = True
     assert await post(client, "seaweedfs_create.json") == 503
     publisher.failing = False
+    assert await post(client, "seaweedfs_create.json") == 200
+    assert len(publisher.events) == 1
+
+
+async def test_a_publish_that_fails_for_a_moment_is_tried_again_before_answering(
+    client: Client, publisher: MemoryPublisher
+) -> None:
+    """SeaweedFS does not retry a webhook answered 503: a NATS leader election must not lose it."""
+    publisher.failures_left = 2
     assert await post(client, "seaweedfs_create.json") == 200
     assert len(publisher.events) == 1
 
