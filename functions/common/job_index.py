@@ -13,8 +13,9 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from functions.common.state_store import Document, StateStore, update
 
@@ -22,8 +23,46 @@ SHARDS = 8
 READ_CONCURRENCY = 16
 
 
+# JobRow's fields after the id, in their order in a shard (a row is a list, to keep shards small)
+TEXT_FIELDS = (
+    "status", "created_at", "tag", "filename", "source", "failure_reason", "callback_failure_reason", "batch",
+    "updated_at", "user_token", "expires_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What the TRD batch status adds up for a drop-folder file (rows of batch files only)."""
+
+    control: str  # IDLE, RUNNING or PAUSED
+    stage: str
+    size: int = 0
+    duration: float = 0.0
+    channels: int = 1  # channels transcribed (a duplicated channel counts once)
+    started_at: str = ""
+    completed_at: str = ""
+    accounted: tuple[tuple[str, float, int], ...] = ()  # (segment status, seconds, segments)
+
+    def encode(self) -> list[Any]:
+        accounted = [list(entry) for entry in self.accounted]
+        return [self.control, self.stage, self.size, self.duration, self.channels, self.started_at,
+                self.completed_at, accounted]  # fmt: skip
+
+    @classmethod
+    def decode(cls, fields: list[Any]) -> FileFacts:
+        control, stage, size, duration, channels, started_at, completed_at, accounted = fields
+        return cls(
+            control, stage, size, duration, channels, started_at, completed_at,
+            accounted=tuple((str(n), float(s), int(c)) for n, s, c in accounted),
+        )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class JobRow:
+    """A job as lists show it. ``updated_at`` is the job's time when its row last changed: a row is
+    rewritten when anything else in it changes, not for every write of the job (progress, webhook
+    attempts), so it is the time of the job's last change of state."""
+
     id: str
     status: str
     created_at: str  # ISO 8601, UTC
@@ -33,22 +72,23 @@ class JobRow:
     failure_reason: str = ""
     callback_failure_reason: str = ""
     batch: str = ""
+    updated_at: str = ""  # ISO 8601, UTC
+    user_token: str = ""  # Watson's
+    expires_at: str = ""  # ISO 8601, UTC; "" = never
+    file: FileFacts | None = None
 
-    def encode(self) -> list[str]:
-        return [
-            self.status,
-            self.created_at,
-            self.tag,
-            self.filename,
-            self.source,
-            self.failure_reason,
-            self.callback_failure_reason,
-            self.batch,
-        ]
+    def encode(self) -> list[Any]:
+        return [*(getattr(self, name) for name in TEXT_FIELDS), self.file.encode() if self.file else None]
 
     @classmethod
-    def decode(cls, job_id: str, fields: list[str]) -> JobRow:
-        return cls(job_id, *fields)
+    def decode(cls, job_id: str, fields: list[Any]) -> JobRow:
+        """Rows written before a field existed decode with its default."""
+        file = FileFacts.decode(fields[11]) if len(fields) > 11 and fields[11] else None
+        return cls(job_id, **dict(zip(TEXT_FIELDS, fields[:11], strict=False)), file=file)
+
+    def differs(self, other: JobRow) -> bool:
+        """Whether the rows differ in more than ``updated_at`` (only then is a row rewritten)."""
+        return replace(self, updated_at="") != replace(other, updated_at="")
 
 
 def id_time(job_id: str) -> datetime:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from events.models import JobFailed
 from functions.common.clock import utcnow
 from functions.common.errors import Missing
-from functions.common.job_index import JobIndex, JobRow
+from functions.common.job_index import FileFacts, JobIndex, JobRow
 from functions.common.state_store import Document, StateStore, update
 
 
@@ -273,8 +273,9 @@ class JobRepository:
         if doc is None:
             return None
         job = JobDocument.model_validate(doc)
-        if [index_row(job)] != before:
-            await self.index.put(tenant, index_row(job))
+        row = index_row(job)
+        if not before or row.differs(before[0]):
+            await self.index.put(tenant, row)
         return job
 
     async def list_ids(self, tenant: str) -> list[str]:
@@ -298,18 +299,36 @@ class JobRepository:
         return len(rows)
 
 
+def _utc(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).isoformat() if moment else ""
+
+
 def index_row(job: JobDocument) -> JobRow:
     return JobRow(
         id=job.id,
         status=job.status.value,
-        created_at=job.created_at.astimezone(UTC).isoformat(),
+        created_at=_utc(job.created_at),
         tag=job.tag,
         filename=job.filename,
         source=job.source,
         failure_reason=job.failure_reason,
         callback_failure_reason=job.callback_failure_reason,
         batch=job.batch,
+        updated_at=_utc(job.updated_at),
+        user_token=job.callback.user_token if job.callback else "",
+        expires_at=_utc(job.expires_at),
+        file=file_facts(job) if job.batch else None,
     )
+
+
+def file_facts(job: JobDocument) -> FileFacts:
+    media = job.media
+    accounted = tuple((name, a.seconds, a.segments) for name, a in job.accounted.items())
+    return FileFacts(
+        control=job.control.value, stage=job.stage.value, size=media.size, duration=media.duration,
+        channels=1 if media.redundant_channel else max(media.channels, 1), started_at=_utc(job.started_at),
+        completed_at=_utc(job.completed_at), accounted=accounted,
+    )  # fmt: skip
 
 
 def _dump(job: JobDocument) -> Document:

@@ -13,7 +13,14 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.common.jobs import Accounted, Control, JobDocument, JobStatus
+from functions.common.batch_status import (  # noqa: F401  (file_progress, render_batch_status: for callers)
+    accounted_so_far,
+    control_of,
+    file_progress,
+    render_batch_status,
+    transcribed_channels,
+)
+from functions.common.jobs import JobDocument, JobStatus
 from functions.common.reasons import public_reason
 from functions.common.transcript import Segment, Transcript
 
@@ -161,17 +168,6 @@ def render_csv(job: JobDocument, transcript: Transcript | None) -> str:
 
 # --- The batch (drop-folder) API's shapes -------------------------------------------------
 
-STAGE_ORDER = ("INITIAL", "NORMALIZING", "NORMALIZED", "DIARIZING", "DIARIZED", "RECOGNIZING", "RECOGNIZED")
-
-
-def control_of(job: JobDocument) -> str:
-    if job.status == JobStatus.COMPLETED:
-        return "FINISHED"
-    if job.status in {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.DELETED}:
-        return "FAILED"
-    return job.control.value
-
-
 def http_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
 
@@ -242,20 +238,13 @@ def render_batch_result(job: JobDocument, transcript: Transcript | None) -> dict
     return {**render_record(job), "segments": segments}
 
 
-def _accounted_so_far(job: JobDocument) -> dict[str, Accounted]:
-    """A finished job's accounting; a running one's segments done so far (its progress)."""
-    if job.status == JobStatus.IN_PROGRESS and job.progress is not None:
-        return job.progress.accounted
-    return job.accounted
-
-
 def render_file_status(job: JobDocument) -> dict[str, Any]:
     """``accounted_speech``; while the file is recognised, the segments done so far and, as
     PROCESSING, the audio still to decode (its segments are not known before they are done)."""
-    so_far = _accounted_so_far(job)
+    so_far = accounted_so_far(job)
     accounted = {name: {"seconds": a.seconds, "segments": a.segments} for name, a in so_far.items()}
     if job.status == JobStatus.IN_PROGRESS:
-        total = job.media.duration * _transcribed_channels(job)
+        total = job.media.duration * transcribed_channels(job)
         left = total - job.progress.audio_s if job.progress is not None else total
         accounted["PROCESSING"] = {"seconds": round(max(left, 0.0), 3), "segments": 0}
     return {
@@ -263,108 +252,3 @@ def render_file_status(job: JobDocument) -> dict[str, Any]:
         "total_segments": sum(a.segments for a in so_far.values()),
         "total_speech": round(sum(a.seconds for a in so_far.values()), 3),
     }
-
-
-def file_progress(job: JobDocument) -> float:
-    """How much of the file's work is done, 0..1: finished files 1, running ones by their audio
-    decoded (never 1 before they finish)."""
-    if job.status.finished:
-        return 1.0
-    if job.status == JobStatus.IN_PROGRESS and job.progress is not None:
-        return min(job.progress.fraction, 0.999)
-    return 0.0
-
-
-def _tally(groups: dict[str, dict[str, float]], name: str, size: int) -> None:
-    entry = groups.setdefault(name, {"bytes": 0, "files": 0})
-    entry["bytes"] += size
-    entry["files"] += 1
-
-
-def _reached(job: JobDocument, stage: str) -> bool:
-    return job.status == JobStatus.COMPLETED or STAGE_ORDER.index(job.stage.value) >= STAGE_ORDER.index(stage)
-
-
-def _eta(jobs: list[JobDocument], now: datetime) -> float:
-    """Seconds left: the audio still to do at the real-time factor the batch has shown so far
-    (finished files, else the files being decoded now). Only files in the work queue count: a
-    paused or idle file is not worked on, so a paused batch reports 0."""
-    rates = [
-        (j.completed_at - j.started_at).total_seconds() / j.media.duration
-        for j in jobs
-        if j.status == JobStatus.COMPLETED and j.completed_at and j.started_at and j.media.duration > 0
-    ] or [
-        (now - j.started_at).total_seconds() / (j.progress.audio_s / _transcribed_channels(j))
-        for j in jobs
-        if j.status == JobStatus.IN_PROGRESS and j.started_at and j.progress and j.progress.audio_s > 0
-    ]
-    rate = sum(rates) / len(rates) if rates else 0.5
-    queued = [j for j in jobs if not j.status.finished and j.control == Control.RUNNING]
-    left = sum(j.media.duration * (1.0 - file_progress(j)) for j in queued)
-    return round(left * rate, 1)
-
-
-def _transcribed_channels(job: JobDocument) -> int:
-    return 1 if job.media.redundant_channel else max(job.media.channels, 1)
-
-
-def render_batch_status(batch: str, jobs: list[JobDocument], now: datetime | None = None) -> dict[str, Any]:
-    """The batch's accounting; ``progress`` counts the running files' audio decoded so far."""
-    control, status, recognition = _accounting(jobs)
-    files = len(jobs) or 1
-    total_audio, total_audio_ch = _audio_seconds(jobs)
-    total_speech = round(sum(a.seconds for j in jobs for a in _accounted_so_far(j).values()), 3)
-    return {
-        "ETA": _eta(jobs, now or datetime.now(UTC)),
-        "accounted_control": control,
-        "accounted_recognition": recognition,
-        "accounted_status": status,
-        "batch": batch,
-        "diarization": round(sum(_reached(j, "DIARIZED") for j in jobs) / files, 4),
-        "normalization": round(sum(_reached(j, "NORMALIZED") for j in jobs) / files, 4),
-        "progress": _batch_progress(jobs),
-        "recognition": round(sum(_reached(j, "RECOGNIZED") for j in jobs) / files, 4),
-        "speech2audio_rate": round(total_speech / total_audio, 7) if total_audio else 0.0,
-        "speech2audio_rate_ch": round(total_speech / total_audio_ch, 7) if total_audio_ch else 0.0,
-        "total_audio": round(total_audio, 3),
-        "total_audio_ch": round(total_audio_ch, 3),
-        "total_bytes": sum(j.media.size for j in jobs),
-        "total_files": len(jobs),
-        "total_segments": sum(a.segments for j in jobs for a in _accounted_so_far(j).values()),
-        "total_speech": total_speech,
-    }
-
-
-def _batch_progress(jobs: list[JobDocument]) -> float:
-    """Files done plus the running ones' fractions, over the files; 1 only when all are finished."""
-    if not jobs:
-        return 0.0
-    progress = round(sum(file_progress(j) for j in jobs) / len(jobs), 4)
-    return progress if all(j.status.finished for j in jobs) else min(progress, 0.9999)
-
-
-Tally = dict[str, dict[str, float]]
-
-
-def _accounting(jobs: list[JobDocument]) -> tuple[Tally, Tally, Tally]:
-    """Bytes and files per control state and per process state; speech per recognition status."""
-    control: Tally = {}
-    status: Tally = {}
-    recognition: Tally = {}
-    for job in jobs:
-        _tally(control, control_of(job), job.media.size)
-        _tally(status, job.stage.value, job.media.size)
-        for name, accounted in _accounted_so_far(job).items():
-            entry = recognition.setdefault(name, {"seconds": 0.0, "segments": 0})
-            entry["seconds"] = round(entry["seconds"] + accounted.seconds, 3)
-            entry["segments"] += accounted.segments
-    return control, status, recognition
-
-
-def _audio_seconds(jobs: list[JobDocument]) -> tuple[float, float]:
-    """The batch's audio in seconds, and in channel-seconds (a duplicated channel counts once)."""
-    total = sum(j.media.duration for j in jobs)
-    per_channel = sum(
-        j.media.duration * (1 if j.media.redundant_channel else max(j.media.channels, 1)) for j in jobs
-    )
-    return total, per_channel

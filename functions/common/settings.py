@@ -9,6 +9,7 @@ import time.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +28,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str = ""  # base URL clients see; defaults to http://api_host:api_port
+    # API processes make up runs on api_port (the kernel spreads connections); 0 = one per 4 cores, 1-8
+    api_processes: int = 0
+    # What an API process keeps in memory (functions/api/caching.py): API keys, callback
+    # registrations and dataset metadata for api_cache_ttl_s (a revoked key works at most that
+    # long); polled job documents and the job index at most api_poll_max_age_s old.
+    api_cache_ttl_s: float = 10.0
+    api_poll_max_age_s: float = 1.0
 
     # External services; empty means "use the embedded stack" (see infra/)
     s3_endpoint_url: str = ""
@@ -159,6 +167,14 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def api_process_count(self) -> int:
+        """``api_processes``, or with 0 one per 4 cores this process may use (1 to 8): the API
+        shares the machine with the transcribe workers, which want the cores more."""
+        if self.api_processes > 0:
+            return self.api_processes
+        return max(1, min(8, len(os.sched_getaffinity(0)) // 4))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -40,6 +40,11 @@ class StateStore(Protocol):
 
     async def list_keys(self, prefix: str) -> list[str]: ...
 
+    async def versions(self, prefix: str) -> dict[str, str]:
+        """Every key under ``prefix`` with its etag, from the listing alone (nothing is read):
+        how a reader that keeps copies learns which of them changed."""
+        ...
+
 
 class PreconditionFailed(Exception):
     """A conditional write found the object changed (or present, or absent)."""
@@ -136,6 +141,13 @@ class S3StateStore:
             keys.extend(item["Key"] for item in page.get("Contents", []))
         return sorted(keys)
 
+    async def versions(self, prefix: str) -> dict[str, str]:
+        found: dict[str, str] = {}
+        paginator = self._s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+            found.update((item["Key"], str(item["ETag"])) for item in page.get("Contents", []))
+        return found
+
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
@@ -180,3 +192,6 @@ class MemoryStateStore:
 
     async def list_keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self._docs if k.startswith(prefix))
+
+    async def versions(self, prefix: str) -> dict[str, str]:
+        return {k: etag for k, (_, etag) in self._docs.items() if k.startswith(prefix)}

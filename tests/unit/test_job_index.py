@@ -1,5 +1,15 @@
-from functions.common.job_index import SHARDS, id_time, index_prefix
-from functions.common.jobs import JobDocument, JobRepository, JobStatus, new_job_id
+from functions.common.job_index import SHARDS, FileFacts, JobRow, id_time, index_prefix
+from functions.common.jobs import (
+    Control,
+    JobDocument,
+    JobRepository,
+    JobStatus,
+    MediaFacts,
+    Progress,
+    Stage,
+    WatsonCallback,
+    new_job_id,
+)
 from functions.common.state_store import MemoryStateStore
 
 
@@ -41,3 +51,39 @@ async def test_rebuild_recreates_the_index_from_the_documents() -> None:
 def test_the_creation_time_is_read_from_the_id() -> None:
     job = JobDocument(id=new_job_id(), tenant="t")
     assert abs((id_time(job.id) - job.created_at).total_seconds()) < 1
+
+
+async def test_a_row_holds_what_lists_render_and_changes_only_with_the_job_s_state() -> None:
+    store = MemoryStateStore()
+    jobs = JobRepository(store)
+    callback = WatsonCallback(url="https://x", events=[], user_token="mine")
+    media = MediaFacts(size=100, duration=4.0, channels=2)
+    job = JobDocument(id=new_job_id(), tenant="t", batch="b1", callback=callback, media=media)
+    await jobs.create(job)
+    shard_etags = await store.versions(index_prefix("t"))
+
+    def progress(current: JobDocument) -> bool:
+        current.progress = Progress(audio_s=1.0, total_s=8.0)
+        return True
+
+    await jobs.change("t", job.id, progress)  # progress alone: the row stays as it was
+    assert await store.versions(index_prefix("t")) == shard_etags
+
+    def start(current: JobDocument) -> bool:
+        current.status, current.stage = JobStatus.IN_PROGRESS, Stage.RECOGNIZING
+        current.control = Control.RUNNING
+        return True
+
+    changed = await jobs.change("t", job.id, start)
+    assert changed is not None
+    (row,) = await jobs.index.rows("t")
+    assert (row.status, row.user_token) == ("IN_PROGRESS", "mine")
+    assert row.updated_at == changed.updated_at.isoformat()
+    assert row.file == FileFacts(control="RUNNING", stage="RECOGNIZING", size=100, duration=4.0, channels=2)
+
+
+def test_rows_written_before_the_new_fields_still_read() -> None:
+    old = ["COMPLETED", "2026-01-01T00:00:00+00:00", "tag", "a.wav", "trd", "", "", ""]
+    row = JobRow.decode("id-1", old)
+    assert (row.status, row.filename, row.updated_at, row.file) == ("COMPLETED", "a.wav", "", None)
+    assert JobRow.decode("id-1", row.encode()) == row

@@ -1,0 +1,214 @@
+"""Polling at scale: every dialect's polling endpoints against ``GET /healthz``, in one run.
+
+What it does, all on loopback:
+
+1. starts the embedded stack (nats-server + SeaweedFS) in a temporary directory;
+2. seeds one tenant with ``--jobs`` jobs (10,000 by default; see ``bench.seed_jobs``): the job
+   documents are built in memory and written with plain concurrent ``put``s, and the index
+   shards are written once each from the same documents (what ``rebuild-index`` would write),
+   instead of registering jobs one by one through the API (minutes for 10,000);
+3. starts the API as deployed (``python -m functions.api``, ``--api-processes`` of them on one
+   port), with the TRD rate limit off (``SHENAVA_RATE_LIMIT_PER_MINUTE=0``: one tenant polls far
+   faster than a real one would);
+4. for each number of clients (8 and 64 by default): ``/healthz`` first and last, and every
+   polling endpoint in between, each for ``--seconds`` after a short warm-up and at most
+   ``--budget`` requests; each client is one keep-alive connection with one request in flight;
+5. prints requests per second, p50 and p99, and each endpoint's throughput as a share of
+   ``/healthz``'s (the mean of the two ``/healthz`` runs of that client count).
+
+Single-job reads rotate over many jobs (pending ones for the status polls, completed ones for
+results), as many clients polling their own jobs would. The load generator shares the machine's
+cores with the API and the stack: the ratios mean more than the absolute figures.
+
+    .venv/bin/python -m bench.api_load [--jobs 10000] [--clients 8 64] [--seconds 4]
+                                       [--budget 20000] [--api-processes 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.http_load import Call, Outcome, load
+from bench.seed_jobs import BATCH, SeededTenant, seed
+from functions.common.apikeys import create_key
+from functions.common.bootstrap import bootstrap
+from functions.common.settings import Settings
+from infra.probes import http_ok
+from infra.stack import EmbeddedStack, free_port_settings
+
+TENANT = "bench"
+DATASET = "bench-texts"
+WARMUP_S = 0.5
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    kind: str  # "floor", "single" (one job) or "listing"
+    call: Callable[[int], Call]
+    expected: frozenset[int] = frozenset({200})
+
+
+def rotate(ids: list[str]) -> Callable[[int], str]:
+    return lambda n: ids[n % len(ids)]
+
+
+def endpoints(seeded: SeededTenant, key: str) -> list[Endpoint]:
+    auth = (("Authorization", f"Bearer {key}"),)
+    json_auth = (*auth, ("Content-Type", "application/json"))
+    pending, completed, files = rotate(seeded.pending), rotate(seeded.completed), rotate(seeded.batch_files)
+    many = [*seeded.completed[:15], seeded.pending[0]]
+
+    def get(name: str, kind: str, path: Callable[[int], str]) -> Endpoint:
+        return Endpoint(name, kind, lambda n: Call("GET", path(n), auth))
+
+    def post(name: str, kind: str, path: str, body: Callable[[int], object]) -> Endpoint:
+        return Endpoint(name, kind, lambda n: Call("POST", path, json_auth, json.dumps(body(n)).encode()))
+
+    def harf(ids: Callable[[int], list[str]]) -> Callable[[int], object]:
+        return lambda n: {"task_ids": ids(n), "wait": False}
+
+    return [
+        get("Watson GET /v1/recognitions/{id} (waiting)", "single",
+            lambda n: f"/v1/recognitions/{pending(n)}"),
+        get("Watson GET /v1/recognitions/{id} (completed)", "single",
+            lambda n: f"/v1/recognitions/{completed(n)}"),
+        get("TRD GET /trd/v3/job/status/{id}", "single", lambda n: f"/trd/v3/job/status/{pending(n)}"),
+        get("TRD GET /trd/v3/job/result/{id}", "single", lambda n: f"/trd/v3/job/result/{completed(n)}"),
+        get("TRD batch GET status/audiofile/{id}", "single",
+            lambda n: f"/trd/transcription/status/audiofile/{files(n)}"),
+        get("TRD batch GET /trd/audiofile/{id}", "single", lambda n: f"/trd/audiofile/{files(n)}"),
+        post("Harf POST task_ids [1, pending]", "single", "/api/transcribe_files/",
+             harf(lambda n: [pending(n)])),
+        post("Harf POST task_ids [1, completed]", "single", "/api/transcribe_files/",
+             harf(lambda n: [completed(n)])),
+        post("Kashf POST /dataset_info/", "single", "/dataset_info/", lambda n: {"dataset": DATASET}),
+        get("Watson GET /v1/recognitions (100 newest)", "listing", lambda n: "/v1/recognitions"),
+        get("TRD GET /trd/v3/job (page of 100)", "listing", lambda n: "/trd/v3/job?page=1&limit=100"),
+        get("TRD GET /trd/v3/query/job (filtered)", "listing",
+            lambda n: "/trd/v3/query/job?status=COMPLETED&tag=tag-3&limit=100"),
+        post("Harf POST task_ids [16]", "listing", "/api/transcribe_files/", harf(lambda n: many)),
+        get(f"TRD batch GET status/batch ({seeded.batch_size} files)", "listing",
+            lambda n: f"/trd/transcription/status/batch/{BATCH}"),
+    ]  # fmt: skip
+
+
+HEALTHZ = Endpoint("GET /healthz", "floor", lambda n: Call("GET", "/healthz"))
+
+
+@contextmanager
+def api_server(settings: Settings, processes: int) -> Iterator[int]:
+    """The API as deployed, on a free port; yields the port."""
+    env = {
+        **os.environ,
+        "SHENAVA_DATA_DIR": str(settings.data_dir),
+        "SHENAVA_SECRET_KEY": settings.secret_key,
+        "SHENAVA_API_HOST": HOST,
+        "SHENAVA_API_PORT": str(settings.api_port),
+        "SHENAVA_RATE_LIMIT_PER_MINUTE": "0",
+        "SHENAVA_MAX_QUEUE_DEPTH": "0",
+        "SHENAVA_API_PROCESSES": str(processes),
+    }
+    log = (settings.data_dir / "api.log").open("wb")
+    children = [
+        subprocess.Popen([sys.executable, "-m", "functions.api"], env=env, stdout=log, stderr=log)
+        for _ in range(processes)
+    ]
+    try:
+        yield settings.api_port
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(timeout=20)
+        log.close()
+
+
+async def wait_ready(port: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await http_ok(f"http://{HOST}:{port}/healthz"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the API did not start; see api.log in the data directory")
+        await asyncio.sleep(0.2)
+
+
+async def measure(port: int, endpoint: Endpoint, clients: int, seconds: float, budget: int) -> Outcome:
+    await load(HOST, port, endpoint.call, clients, WARMUP_S, budget)
+    return await load(HOST, port, endpoint.call, clients, seconds, budget)
+
+
+def report(clients: int, floor: list[Outcome], rows: list[tuple[Endpoint, Outcome]]) -> None:
+    base = sum(o.rate for o in floor) / len(floor)
+    print(
+        f"\n{clients} clients; /healthz {base:.0f} req/s (runs: {', '.join(f'{o.rate:.0f}' for o in floor)})"
+    )
+    print(f"  {'request':<50} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'of healthz':>10}  errors")
+    for endpoint, outcome in [(HEALTHZ, floor[0]), *rows, (HEALTHZ, floor[-1])]:
+        errors = outcome.failures(set(endpoint.expected))
+        print(
+            f"  {endpoint.name:<50} {outcome.rate:7.0f} {outcome.percentile(0.5) * 1000:7.1f}"
+            f" {outcome.percentile(0.99) * 1000:7.1f} {outcome.rate / base:9.0%}  "
+            + (f"{errors} ({outcome.statuses})" if errors else "0")
+        )
+
+
+async def run_levels(port: int, chosen: list[Endpoint], args: argparse.Namespace) -> None:
+    for clients in args.clients:
+        floor = [await measure(port, HEALTHZ, clients, args.seconds, args.budget)]
+        rows = [(e, await measure(port, e, clients, args.seconds, args.budget)) for e in chosen]
+        floor.append(await measure(port, HEALTHZ, clients, args.seconds, args.budget))
+        report(clients, floor, rows)
+
+
+async def create_dataset(port: int, key: str) -> None:
+    body = json.dumps({"slug": DATASET, "title": "bench", "type": "text"}).encode()
+    headers = (("Authorization", f"Bearer {key}"), ("Content-Type", "application/json"))
+    outcome = await load(HOST, port, lambda n: Call("POST", "/api/create_dataset/", headers, body), 1, 10, 1)
+    if outcome.failures({201}):
+        raise RuntimeError(f"creating the Kashf dataset failed: {outcome.statuses}")
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="shenava-api-load-") as tmp:
+        stack = EmbeddedStack(free_port_settings(Path(tmp)))
+        settings = await stack.start()
+        try:
+            started = time.perf_counter()
+            async with bootstrap(settings) as deps:
+                key = await create_key(deps.state, TENANT)
+                seeded = await seed(deps.state, TENANT, args.jobs)
+            print(f"{args.jobs:,} jobs seeded in {time.perf_counter() - started:.1f} s")
+            with api_server(settings, args.api_processes) as port:
+                await wait_ready(port)
+                await create_dataset(port, key)
+                chosen = [e for e in endpoints(seeded, key) if not args.only or args.only in e.name]
+                await run_levels(port, chosen, args)
+        finally:
+            await stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.api_load")
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, nargs="+", default=[8, 64])
+    parser.add_argument("--seconds", type=float, default=4.0, help="per endpoint and client count")
+    parser.add_argument("--budget", type=int, default=20_000, help="most requests per measurement")
+    parser.add_argument("--api-processes", type=int, default=1)
+    parser.add_argument("--only", default="", help="measure only endpoints whose name contains this")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
