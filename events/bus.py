@@ -8,6 +8,8 @@ the cluster from the server it reached. The stream is stored on ``stream_replica
 
 from __future__ import annotations
 
+import logging
+
 import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -27,16 +29,24 @@ from events.subjects import ALL_SUBJECTS, ConsumerSpec
 
 DUPLICATE_WINDOW_S = 120.0
 
+log = logging.getLogger("shenava.bus")
+
 
 def nats_servers(url: str) -> list[str]:
     """``nats://a:4222,nats://b:4222`` → each server URL."""
     return [part.strip() for part in url.split(",") if part.strip()]
 
 
+async def _bus_error(error: Exception) -> None:
+    """One line per connection error (nats-py's default logs a traceback for every reconnect try)."""
+    log.warning("event bus: %r", error)
+
+
 async def connect(settings: StreamSettings, name: str = "shenava") -> tuple[NATS, JetStreamContext]:
     nc = await nats.connect(
-        nats_servers(settings.nats_url), name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5
-    )
+        nats_servers(settings.nats_url), name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+        error_cb=_bus_error,
+    )  # fmt: skip
     js = nc.jetstream()
     await ensure_stream(js, settings)
     return nc, js
