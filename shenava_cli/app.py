@@ -354,5 +354,16 @@ def webhooks_log(as_json: JsonFlag = False) -> None:
     )
 
 
+@webhooks_app.command("replay")
+def webhooks_replay(
+    delivery: Annotated[str, typer.Argument(help="A delivery's id.")], as_json: JsonFlag = False
+) -> None:
+    """Send a delivery again (not available yet: it comes with the server's delivery log, issue 13)."""
+    fail(
+        CliError("replaying deliveries is not available on the server yet (issue 13)", ExitCode.FAILED),
+        as_json,
+    )
+
+
 def main() -> None:
     app()

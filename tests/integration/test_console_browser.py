@@ -121,6 +121,22 @@ def upload(driver: WebDriver, audio: Path) -> str:
     return job_id
 
 
+DROP = """
+    const file = new File(["these are notes, not audio"], "dropped.txt", {type: "text/plain"});
+    const data = new DataTransfer();
+    data.items.add(file);
+    const drop = new DragEvent("drop", {dataTransfer: data, bubbles: true});
+    document.querySelector(".dropzone").dispatchEvent(drop);
+"""
+
+
+def drop_a_file(driver: WebDriver) -> None:
+    """A file dropped on the zone is sent like a chosen one; the server's refusal is shown beside it."""
+    driver.execute_script(DROP)
+    refused = (By.CSS_SELECTOR, ".uploads li.failed [role=alert]")
+    assert "at least 100 bytes" in wait(driver).until(ready.visibility_of_element_located(refused)).text
+
+
 def player_time(driver: WebDriver) -> float:
     return float(driver.execute_script("return document.getElementById('player').currentTime"))
 
@@ -159,13 +175,19 @@ def download_srt(driver: WebDriver) -> str:
 
 
 def script_errors(driver: WebDriver) -> list[str]:
-    """Uncaught exceptions and refused resources (a CSP violation, an asset that did not load)."""
-    return [e["message"] for e in driver.get_log("browser")
-            if e["level"] == "SEVERE" and "401" not in e["message"]]  # fmt: skip
+    """Uncaught exceptions and refused resources (a CSP violation, an asset that did not load);
+    not the API's own refusals that the flow provokes (a wrong key, a file too small)."""
+    expected = "the server responded with a status of 4"
+    return [
+        e["message"]
+        for e in driver.get_log("browser")
+        if e["level"] == "SEVERE" and expected not in e["message"]
+    ]
 
 
 def console_flow(driver: WebDriver, base: str, key: str, audio: Path) -> dict[str, Any]:
     sign_in(driver, base, key)
+    drop_a_file(driver)
     job_id = upload(driver, audio)
     wait(driver).until(ready.presence_of_element_located((By.CSS_SELECTOR, ".transcript .speaker")))
     word, start = click_a_word(driver)

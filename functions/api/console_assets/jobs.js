@@ -43,6 +43,7 @@ function uploadPanel(onUploaded) {
       onUploaded();
     } catch (err) {
       item.classList.add("failed");
+      bar.replaceWith(h("span", {}, "not sent"));  // a full bar would read as success
       clear(state, message("error", err.message));
     }
   }
