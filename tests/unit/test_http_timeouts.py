@@ -4,15 +4,18 @@ uvicorn with Shenava's protocol, on loopback, read by raw sockets."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import uvicorn
 from cryptography.fernet import Fernet
+from websockets.asyncio.client import connect
 
 from functions.api.app import create_app
 from functions.api.http_protocol import protocol_with_head_timeout
+from functions.common.apikeys import create_key
 from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from tests.fakes import DirMediaStore, MemoryBus
@@ -21,19 +24,25 @@ READ_TIMEOUT_S = 0.5
 CLOSED_WITHIN_S = 10.0  # far above the limit; without one the connection stays open for ever
 
 
+KEYS: dict[int, str] = {}  # port → an API key of that server
+
+
 @pytest.fixture
 async def api_port(tmp_path: Path) -> AsyncIterator[int]:
     settings = Settings(
         data_dir=tmp_path, secret_key=Fernet.generate_key().decode(), http_read_timeout_s=READ_TIMEOUT_S
     )
-    app = create_app(settings, state=MemoryStateStore(), media=DirMediaStore(tmp_path), bus=MemoryBus())
+    state = MemoryStateStore()
+    app = create_app(settings, state=state, media=DirMediaStore(tmp_path), bus=MemoryBus())
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                             http=protocol_with_head_timeout(READ_TIMEOUT_S))  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)
-    yield server.servers[0].sockets[0].getsockname()[1]
+    port = server.servers[0].sockets[0].getsockname()[1]
+    KEYS[port] = await create_key(state, "acme")
+    yield port
     server.should_exit = True
     await task
 
@@ -75,3 +84,13 @@ async def test_a_whole_request_on_a_kept_alive_connection_is_answered(api_port: 
             await asyncio.wait_for(reader.readuntil(b'{"status":"ok"}'), CLOSED_WITHIN_S)
     finally:
         writer.close()
+
+
+async def test_a_websocket_upgrade_is_not_cut_by_the_head_deadline(api_port: int) -> None:
+    """The live Harf socket goes through the same protocol: the deadline ends with the upgrade."""
+    uri = f"ws://127.0.0.1:{api_port}/ws_api/transcribe_files/wav/sync/"
+    async with connect(uri, additional_headers={"Authorization": f"Token {KEYS[api_port]}"}) as ws:
+        await asyncio.sleep(READ_TIMEOUT_S * 3)  # past the head deadline: the socket must live on
+        await ws.send("not audio")  # answered, so the socket was still open
+        answer = json.loads(await asyncio.wait_for(ws.recv(), CLOSED_WITHIN_S))
+    assert answer["state"] == "FAILURE" and "binary" in answer["detail"]
