@@ -1,8 +1,8 @@
 """Live transcription over the Harf websocket: latency from the end of an utterance to its segment.
 
 One run on the real embedded stack (SeaweedFS, bridge, NATS, ingest, a transcribe worker and a
-live worker process, the API), one audio: English espeak-ng sentences with a one-second pause
-after each, 16 kHz mono, so every sentence is one utterance for the VAD.
+live worker process, the API: ``tests.integration.pipeline``), one audio: English espeak-ng
+sentences with a one-second pause after each, 16 kHz mono, so every sentence is one utterance.
 
 - Each stream sends the WAV over ``/ws_api/transcribe_files/wav/sync/`` in 0.1 s windows paced
   at real time, as a microphone would, and timestamps every reply. An utterance's latency = when
@@ -25,8 +25,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import wave
@@ -41,7 +39,7 @@ from functions.api.harf import WS_PATH
 from functions.api.stream_vad import PAD_S, UtteranceCutter
 from functions.api.wav_stream import WavFormat, WavStreamReader, pcm_to_mono, wav_header
 from functions.common.settings import Settings
-from tests.integration.pipeline import REPO, Pipeline, embedded_pipeline, settings_env
+from tests.integration.pipeline import Pipeline, embedded_pipeline
 from tests.scoring import normaliser
 from tests.speech import espeak_wav
 
@@ -141,28 +139,14 @@ def words_lost(stream_text: str, file_text: str) -> tuple[int, int]:
     return int(out.deletions), len(reference.split())
 
 
-class LiveWorker:
-    """``python -m functions.transcribe.live`` as a child process, ready when it answers."""
-
-    def __init__(self, settings: Settings, log: Path) -> None:
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "functions.transcribe.live"], cwd=REPO,
-                env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    async def ready(self, pipeline: Pipeline, wav: Path) -> None:
-        """Stream a sentence until the live lane (not the file path) answers it quickly."""
-        while self.proc.poll() is None:
-            started = time.monotonic()
-            await stream(pipeline, wav)
-            if time.monotonic() - started < seconds_of(wav) + 1.5:
-                return
-        raise RuntimeError("the live worker exited")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
+async def lane_ready(pipeline: Pipeline, wav: Path) -> None:
+    """Stream a sentence until the live lane (not the file path) answers it: the pipeline's live
+    worker has loaded its model."""
+    while True:
+        started = time.monotonic()
+        await stream(pipeline, wav)
+        if time.monotonic() - started < seconds_of(wav) + 1.5:
+            return
 
 
 @dataclass
@@ -188,20 +172,16 @@ async def measure(sentences: int) -> None:
         wav = recording(Path(tmp), SENTENCES[:sentences])
         warm = recording(Path(tmp) / "warm", SENTENCES[:1])
         long_file = recording(Path(tmp) / "long", (SENTENCES * 9)[:70])  # about 5 minutes
-        async with embedded_pipeline(Path(tmp)) as pipeline:
-            live = LiveWorker(pipeline.settings, Path(tmp) / "live.log")
-            try:
-                file_text = await as_file(pipeline, wav)  # also warms the file worker
-                await live.ready(pipeline, warm)
-                results = [
-                    await scenario("1 stream", pipeline, wav, 1, file_text),
-                    await scenario("2 streams", pipeline, wav, 2, file_text),
-                    await scenario("4 streams", pipeline, wav, 4, file_text),
-                ]
-                await as_file(pipeline, long_file, wait=False)  # a file job, running meanwhile
-                results.append(await scenario("1 stream + a file job", pipeline, wav, 1, file_text))
-            finally:
-                live.stop()
+        async with embedded_pipeline(Path(tmp)) as pipeline:  # with a live worker
+            file_text = await as_file(pipeline, wav)  # also warms the file worker
+            await lane_ready(pipeline, warm)
+            results = [
+                await scenario("1 stream", pipeline, wav, 1, file_text),
+                await scenario("2 streams", pipeline, wav, 2, file_text),
+                await scenario("4 streams", pipeline, wav, 4, file_text),
+            ]
+            await as_file(pipeline, long_file, wait=False)  # a file job, running meanwhile
+            results.append(await scenario("1 stream + a file job", pipeline, wav, 1, file_text))
         report(results, seconds_of(wav), len(speech_ends(wav, pipeline.settings)))
 
 

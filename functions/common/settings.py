@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"  # where a worker serves /healthz and /metrics
     metrics_port: int = 0  # a worker's /healthz and /metrics port (0 = any free port, logged)
     # What `make up` (infra/supervisor.py) runs: one process per entry (repeat a name for more)
-    workers: list[str] = Field(default_factory=lambda: ["ingest", "transcribe", "notify", "train"])
+    workers: list[str] = Field(
+        default_factory=lambda: ["ingest", "transcribe", "transcribe.live", "notify", "train"]
+    )
     metrics_base_port: int = 9410  # make up's ports for /metrics: the reconciler, then each worker
 
     # Events

@@ -19,9 +19,11 @@ import asyncio
 import logging
 import signal
 import time
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from prometheus_client import Counter, Histogram
 
 from functions.common.asr import MAX_CHUNK_S, AsrEngine, TranscribeOptions
 from functions.common.live import LIVE_QUEUE, LIVE_SUBJECT, RATE, LiveReply, LiveRequest, decode_request
@@ -30,6 +32,12 @@ from functions.common.settings import Settings, load_settings
 from functions.common.transcript import Segment
 
 log = logging.getLogger("shenava.live")
+
+UTTERANCES = Counter("shenava_live_utterances_total", "Live utterances read, by outcome", ["outcome"])
+LATENCY = Histogram(
+    "shenava_live_read_seconds", "From a live request's arrival to its answer",
+    buckets=(0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0),
+)  # fmt: skip
 
 LIVE_WINDOW_S = 15.0  # the encoder's window for an utterance up to LIVE_WINDOW_S - MARGIN_S long
 MARGIN_S = 1.0  # silence after the utterance inside the window, as Whisper usually hears
@@ -68,25 +76,41 @@ def _read_once(
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     from events.bus import connect
+    from functions.common.observability import ObservabilityServer
     from functions.transcribe.engine import WhisperEngine
 
-    engine = WhisperEngine(settings.model_copy(update={"asr_beam_size": settings.live_beam_size}))
-    nc, _ = await connect(settings, name="shenava-live")
-    subscription = await nc.subscribe(LIVE_SUBJECT, queue=LIVE_QUEUE)
-    log.info("live lane ready")
+    state = {"status": "starting", "function": "live"}
+    observability = ObservabilityServer(settings.metrics_host, settings.metrics_port, lambda: dict(state))
+    await observability.start()
     try:
-        while not stop.is_set():
-            try:
-                msg = await subscription.next_msg(timeout=1.0)
-            except TimeoutError:
-                continue
-            try:
-                await msg.respond(await asyncio.to_thread(answer, engine, msg.data))
-            except Exception:  # one bad utterance must not end the lane
-                log.exception("an utterance could not be read")
+        engine = WhisperEngine(settings.model_copy(update={"asr_beam_size": settings.live_beam_size}))
+        nc, _ = await connect(settings, name="shenava-live")
+        subscription = await nc.subscribe(LIVE_SUBJECT, queue=LIVE_QUEUE)
+        state["status"] = "ok"
+        log.info("live lane ready")
+        try:
+            await _answer_until(stop, subscription, engine)
+        finally:
+            await subscription.unsubscribe()
+            await nc.drain()
     finally:
-        await subscription.unsubscribe()
-        await nc.drain()
+        await observability.close()
+
+
+async def _answer_until(stop: asyncio.Event, subscription: Any, engine: AsrEngine) -> None:
+    while not stop.is_set():
+        try:
+            msg = await subscription.next_msg(timeout=1.0)
+        except TimeoutError:
+            continue
+        started = time.monotonic()
+        try:
+            await msg.respond(await asyncio.to_thread(answer, engine, msg.data))
+            UTTERANCES.labels(outcome="answered").inc()
+        except Exception:  # one bad utterance must not end the lane
+            UTTERANCES.labels(outcome="failed").inc()
+            log.exception("an utterance could not be read")
+        LATENCY.observe(time.monotonic() - started)
 
 
 def main() -> None:

@@ -87,17 +87,19 @@ class JobWatch:
 
 
 class TranscribeWorker:
-    """``python -m functions.transcribe`` as a child process."""
+    """``python -m functions.transcribe`` (or its live lane, ``functions.transcribe.live``) as a
+    child process."""
 
-    def __init__(self, settings: Settings, log: Path) -> None:
+    def __init__(self, settings: Settings, log: Path, module: str = "functions.transcribe") -> None:
         self.settings = settings
         self.log = log
+        self.module = module
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "functions.transcribe"],
+                [sys.executable, "-m", self.module],
                 cwd=REPO,
                 env=settings_env(self.settings),
                 stdout=out,
@@ -127,6 +129,7 @@ class Pipeline:
     watch: JobWatch
     transcriber: TranscribeWorker
     nc: NATS
+    live: TranscribeWorker | None = None  # the live lane's worker (Harf's websocket)
 
     def auth(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.api_key}"}
@@ -156,6 +159,8 @@ async def start_pipeline(settings: Settings, logs: Path) -> tuple[Pipeline, Any]
     ]
     transcriber = TranscribeWorker(settings, logs / "transcribe.log")
     transcriber.start()
+    live = TranscribeWorker(settings, logs / "live.log", module="functions.transcribe.live")
+    live.start()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.api_port, log_level="warning")
     )
@@ -168,13 +173,16 @@ async def start_pipeline(settings: Settings, logs: Path) -> tuple[Pipeline, Any]
     watch = JobWatch()
     nc = await nats.connect(nats_servers(settings.nats_url))
     await nc.subscribe("shenava.job.>", cb=watch.on_message)
-    pipeline = Pipeline(settings, f"http://127.0.0.1:{settings.api_port}", key, other, watch, transcriber, nc)
+    pipeline = Pipeline(
+        settings, f"http://127.0.0.1:{settings.api_port}", key, other, watch, transcriber, nc, live
+    )
 
     async def close() -> None:
         await nc.close()
         server.should_exit = True
         stop.set()
         transcriber.stop()
+        live.stop()
         await asyncio.gather(api, *workers, return_exceptions=True)
 
     return pipeline, close
