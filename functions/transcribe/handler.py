@@ -117,6 +117,7 @@ def speech_per_channel(transcript: Transcript) -> list[float]:
 
 def _count_attempt(job: JobDocument) -> bool:
     job.processing_attempts += 1
+    job.progress = None  # a new attempt (a redelivery after a worker died) starts from the beginning
     return True
 
 
