@@ -146,3 +146,16 @@ class MemoryBus:
 
     async def close(self) -> None:
         return None
+
+
+class MonotonicClock:
+    """A clock a test moves by hand: the API's caches' (``create_app(settings, monotonic=…)``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from functions.api import console, console_api, harf, kashf, limits, trd_batch, trd_v3, watson
+from functions.api import console, console_api, harf, kashf, limits, poll_cache, trd_batch, trd_v3, watson
 from functions.common.bootstrap import Deps, bootstrap
 from functions.common.errors import ApiError, DomainError, Invalid, Missing, WrongState
 from functions.common.settings import Settings
@@ -104,13 +104,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return render_error(request, 500, "internal error; the request was not completed")
 
 
-def create_app(settings: Settings, **overrides: Any) -> FastAPI:
-    """The app; keyword overrides replace ``Deps`` fields (tests pass in-memory stores)."""
+def create_app(
+    settings: Settings, monotonic: Callable[[], float] = time.monotonic, **overrides: Any
+) -> FastAPI:
+    """The app; keyword overrides replace ``Deps`` fields (tests pass in-memory stores);
+    ``monotonic`` is the clock of the process's caches (``poll_cache``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             deps: Deps = await stack.enter_async_context(bootstrap(settings, **overrides))
+            poll_cache.install(app, deps, monotonic)
             app.state.deps = deps
             yield
 

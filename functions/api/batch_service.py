@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from events.models import Event, JobQueued, ObjectCreated
 from functions.api.service import JobService, rerun_of
+from functions.common.batch_status import BatchTotals
 from functions.common.drop_files import drop_result_keys, move_name
 from functions.common.errors import Conflict, NotFound
 from functions.common.jobs import (
@@ -99,6 +100,15 @@ class DropBatchService(JobService):
             )
             await self.purge(old)
         return job
+
+    async def batch_totals(self, tenant: str, batch: str) -> tuple[BatchTotals, list[JobDocument]]:
+        """A batch's sums from the index (at most ``api_poll_max_age_s`` old) and the documents of
+        its running files (as polled); 404 for a batch with no files."""
+        totals = (await self.polls.index.snapshot(tenant)).batches.get(batch)
+        if totals is None:
+            raise NotFound(f"no files in the batch {batch!r}")
+        running = [await self.polls.job(tenant, job_id) for job_id in totals.running]
+        return totals, [polled.job for polled in running if polled is not None]
 
     async def batch_jobs(self, tenant: str, batch: str) -> list[JobDocument]:
         """The files of a drop-folder batch, oldest first; 404 for a batch with none."""

@@ -25,16 +25,17 @@ import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, WebSocket
+from fastapi import APIRouter, Depends, Request, Response, WebSocket
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 from starlette.datastructures import FormData, UploadFile
 
+from functions.api import harf_tasks
 from functions.api.auth import caller_tenant, tenant_of
 from functions.api.harf_stream import CLOSE_POLICY, StreamSession
+from functions.api.harf_tasks import PREFIX, UPLOAD_SOURCE, URL_SOURCE, TaskState, media_url
 from functions.api.service import JobService, Submission
 from functions.api.uploads import spool_upload
 from functions.common.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
@@ -42,17 +43,13 @@ from functions.common.fetch import FetchedMedia
 from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
 from functions.common.languages import language_of_model
 from functions.common.media_store import upload_key
-from functions.common.reasons import public_reason
-from functions.common.render_harf import render_task
 from functions.common.validation import validation_message
 
-PREFIX = "/api/transcribe_files"
 WS_PATH = "/ws_api/transcribe_files/wav/sync/"
 MAX_TASKS = 16  # URLs, files or task ids in one request
 MAX_URL_CHARS = 2048
 MAX_JSON_BYTES = 1024 * 1024
 TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-URL_SOURCE, UPLOAD_SOURCE = "harf-url", "harf-upload"
 
 router = APIRouter(tags=["Harf"])
 Tenant = Annotated[str, Depends(caller_tenant)]
@@ -78,7 +75,7 @@ class TranscribeFilesBody(BaseModel):
 
 
 def service(request: Request | WebSocket) -> JobService:
-    return JobService(request.app.state.deps)
+    return JobService(request.app.state.deps, request.app.state.polls)
 
 
 def _language(request: Request | WebSocket, given: str | None) -> str | None:
@@ -88,7 +85,7 @@ def _language(request: Request | WebSocket, given: str | None) -> str | None:
 
 @router.post(PREFIX + "/", summary="Transcribe media URLs or uploaded files; poll tasks")
 @router.post(PREFIX, include_in_schema=False)
-async def transcribe_files(request: Request, tenant: Tenant) -> JSONResponse:
+async def transcribe_files(request: Request, tenant: Tenant) -> Response:
     svc = service(request)
     if _content_type(request) == "multipart/form-data":
         jobs, wait = await _submit_uploads(request, svc, tenant)
@@ -97,8 +94,12 @@ async def transcribe_files(request: Request, tenant: Tenant) -> JSONResponse:
     if body.task_ids is not None and body.media_urls is not None:
         raise BadRequest("send either media_urls or task_ids, not both")
     if body.task_ids is not None:
-        jobs = [await _task(svc, tenant, task_id) for task_id in _nonempty(body.task_ids, "task_ids")]
-        return await _answer(request, svc, jobs, body.wait, submitted=False)
+        ids = [_task_id(task_id) for task_id in _nonempty(body.task_ids, "task_ids")]
+        tasks = await harf_tasks.task_states(svc, tenant, ids)
+        if body.wait and not all(task.status.finished for task in tasks):
+            jobs = [await harf_tasks.polled_task(svc, tenant, task.id) for task in tasks]
+            return await _answer(request, svc, jobs, body.wait, submitted=False)
+        return await harf_tasks.answer(request, svc, tenant, tasks)
     if body.media_urls is None:
         raise BadRequest("send media_urls (a list of URLs), task_ids, or a multipart media file")
     urls = _nonempty(body.media_urls, "media_urls")
@@ -207,10 +208,15 @@ async def _submit_upload(
         path.unlink(missing_ok=True)
 
 
-async def _task(svc: JobService, tenant: str, task_id: str) -> JobDocument:
-    task_id = task_id.strip().lower()
+def _task_id(given: str) -> str:
+    task_id = given.strip().lower()
     if not TASK_ID.match(task_id):
         raise BadRequest(f"{task_id!r} is not a task id")
+    return task_id
+
+
+async def _task(svc: JobService, tenant: str, task_id: str) -> JobDocument:
+    task_id = _task_id(task_id)
     try:
         return await svc.get(tenant, task_id)
     except NotFound as exc:
@@ -219,34 +225,15 @@ async def _task(svc: JobService, tenant: str, task_id: str) -> JobDocument:
 
 async def _answer(
     request: Request, svc: JobService, jobs: list[JobDocument], wait: bool, submitted: bool
-) -> JSONResponse:
+) -> Response:
     """The results when every task is done, else the state (after waiting, if asked to)."""
     if wait:
         jobs = await _wait(svc, jobs)
-    if all(job.status == JobStatus.COMPLETED for job in jobs):
-        return JSONResponse([await _result(request, svc, job) for job in jobs])
-    state: dict[str, Any] = _state(jobs, svc)
-    if submitted:
-        state["task_ids"] = [job.id for job in jobs]
-    return JSONResponse(state)
-
-
-def _state(jobs: list[JobDocument], svc: JobService) -> dict[str, Any]:
-    failed = [job for job in jobs if job.status.finished and job.status != JobStatus.COMPLETED]
-    if failed:
-        failures = [{"task_id": job.id, "reason": _reason(job)} for job in failed]
-        return {"state": "FAILURE", "reason": failures[0]["reason"], "failures": failures}
-    limit = svc.deps.settings.harf_task_timeout_s
-    now = svc.deps.clock()
-    if any(not job.status.finished and (now - job.created_at).total_seconds() > limit for job in jobs):
-        return {"state": "TIMEOUT", "reason": f"processing took longer than {limit:g} s"}
-    return {"state": "PENDING"}
-
-
-def _reason(job: JobDocument) -> str:
-    if job.failure_reason:
-        return public_reason(job.failure_reason)
-    return "the task was stopped" if job.status == JobStatus.STOPPED else f"the task is {job.status.value}"
+    tasks = [TaskState.of_job(job) for job in jobs]
+    if submitted and not all(job.status == JobStatus.COMPLETED for job in jobs):
+        state = harf_tasks.state_of(tasks, svc)
+        return JSONResponse({**state, "task_ids": [job.id for job in jobs]})
+    return await harf_tasks.answer(request, svc, jobs[0].tenant, tasks)
 
 
 async def _wait(svc: JobService, jobs: list[JobDocument]) -> list[JobDocument]:
@@ -261,20 +248,6 @@ async def _wait(svc: JobService, jobs: list[JobDocument]) -> list[JobDocument]:
         return await svc.get(job.tenant, job.id)
 
     return list(await asyncio.gather(*(one(job) for job in jobs)))
-
-
-async def _result(request: Request, svc: JobService, job: JobDocument) -> dict[str, Any]:
-    transcript = await svc.transcript(job)
-    duration = transcript.duration if transcript and transcript.duration else job.media.duration
-    return render_task(media_url(request, job), duration, transcript)
-
-
-def media_url(request: Request | WebSocket, job: JobDocument) -> str:
-    """A URL task's own URL; for uploads and streams, where the owner can fetch the file."""
-    if job.source == URL_SOURCE and job.tag:
-        return job.tag
-    base = request.app.state.deps.settings.base_url
-    return f"{base}{PREFIX}/media/{job.id}/{quote(job.filename)}"
 
 
 @router.get(PREFIX + "/media/{task_id}/{filename}", summary="An uploaded file, for its owner")

@@ -13,12 +13,14 @@ import re
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from events.errors import PoisonError
 from events.models import JobCompleted, JobStopped
+from functions.api import listings
+from functions.api.listings import JobQuery
+from functions.api.poll_cache import PollCache, PolledJob
 from functions.common.bootstrap import Deps
 from functions.common.callbacks import CallbackRegistry, Registration
 from functions.common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
@@ -41,29 +43,6 @@ log = logging.getLogger("shenava.api")
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 FETCH_CONCURRENCY = 4  # media URLs of one request downloaded at once
-
-
-@dataclass(frozen=True)
-class JobQuery:
-    page: int = 1
-    limit: int = 100
-    tag: str | None = None
-    filename: str | None = None
-    status: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-
-    def matches(self, row: JobRow) -> bool:
-        if self.status is None and row.status == JobStatus.DELETED:
-            return False
-        created = datetime.fromisoformat(row.created_at)
-        return (
-            (self.tag is None or row.tag == self.tag)
-            and (self.filename is None or row.filename == self.filename)
-            and (self.status is None or row.status == self.status)
-            and (self.start is None or created >= self.start)
-            and (self.end is None or created <= self.end)
-        )
 
 
 @dataclass(frozen=True)
@@ -116,8 +95,10 @@ def rerun_of(old: JobDocument, **changes: Any) -> JobDocument:
 
 
 class JobService:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, polls: PollCache | None = None) -> None:
         self.deps = deps
+        # the process's (``poll_cache.install``); without one, nothing outlives the request
+        self.polls = polls or PollCache(deps.state, max_age_s=0.0)
 
     @property
     def callbacks(self) -> CallbackRegistry:
@@ -169,24 +150,30 @@ class JobService:
             raise NotFound(f"the job {job_id} expired and its results were removed")
         return job
 
-    async def transcript(self, job: JobDocument) -> Transcript | None:
-        found = await self.deps.state.get(result_key(job.tenant, job.id))
-        return Transcript.model_validate(found[0]) if found else None
+    async def poll(self, tenant: str, job_id: str) -> PolledJob:
+        """What a polling client asks for: the job as read at most ``api_poll_max_age_s`` ago (the
+        process's copy); 404 when it is deleted or expired (then its results are removed)."""
+        polled = await self.polls.job(tenant, job_id)
+        if polled is None or polled.job.status == JobStatus.DELETED:
+            raise NotFound(f"no job with id {job_id}")
+        if polled.job.expired(self.deps.clock()):  # set when it completed, never changed since
+            await self.purge(polled.job)
+            raise NotFound(f"the job {job_id} expired and its results were removed")
+        return polled
 
-    async def recent(self, tenant: str, limit: int) -> list[JobDocument]:
-        """The tenant's most recent jobs, newest first, found through the index."""
-        now, jobs = self.deps.clock(), []
-        for row in await self.deps.jobs.index.rows(tenant, lambda r: r.status != JobStatus.DELETED):
-            job = await self.deps.jobs.find(tenant, row.id)
-            if job is None:
-                continue
-            if job.expired(now):
-                await self.purge(job)
-                continue
-            jobs.append(job)
-            if len(jobs) >= limit:
-                break
-        return jobs
+    async def transcript(self, job: JobDocument) -> Transcript | None:
+        return await self.polls.transcript(job.tenant, job.id, job.status == JobStatus.COMPLETED)
+
+    async def recent(self, tenant: str, limit: int) -> listings.Newest:
+        """The tenant's most recent jobs, newest first, from the index (expired ones are purged)."""
+        snapshot = await self.polls.index.snapshot(tenant)
+        newest = listings.newest(snapshot, limit, self.deps.clock())
+        purged: set[str] = snapshot.remember("purged", set)
+        for row in newest.expired:
+            if row.id not in purged:
+                purged.add(row.id)
+                await self.purge_id(tenant, row.id)
+        return newest
 
     async def delete(self, tenant: str, job_id: str) -> None:
         job = await self.get(tenant, job_id)
@@ -196,9 +183,12 @@ class JobService:
 
     async def purge(self, job: JobDocument) -> None:
         """Remove the media, transcript and job document."""
-        await self.deps.media.delete_prefix(f"uploads/{job.tenant}/{job.id}/")
-        await self.deps.media.delete(normalized_key(job.tenant, job.id))
-        await self.deps.jobs.delete(job.tenant, job.id)
+        await self.purge_id(job.tenant, job.id)
+
+    async def purge_id(self, tenant: str, job_id: str) -> None:
+        await self.deps.media.delete_prefix(f"uploads/{tenant}/{job_id}/")
+        await self.deps.media.delete(normalized_key(tenant, job_id))
+        await self.deps.jobs.delete(tenant, job_id)
 
     async def stop(self, tenant: str, job_id: str) -> JobDocument:
         """QUEUED or IN_PROGRESS → STOPPED; a running transcription notices between segments, and
@@ -256,9 +246,8 @@ class JobService:
     async def query(self, tenant: str, query: JobQuery) -> tuple[int, list[JobRow]]:
         """Index rows matching ``query``, oldest first (ascending ids, as TRD's examples list them;
         new jobs go to the last page, so earlier pages stay put): the total and the requested page."""
-        rows = (await self.deps.jobs.index.rows(tenant, query.matches))[::-1]
-        start = (query.page - 1) * query.limit
-        return len(rows), rows[start : start + query.limit]
+        total, rows = listings.page(await self.polls.index.snapshot(tenant), query)
+        return total, list(rows)
 
     async def register_callback(self, tenant: str, url: str, secret: str | None) -> Registration:
         settings = self.deps.settings

@@ -13,10 +13,11 @@ import zipfile
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import PlainTextResponse
 
 from functions.api.auth import caller_tenant
 from functions.api.batch_service import DropBatchService
+from functions.api.poll_cache import JSON, encode_json, job_response
+from functions.common.batch_status import render_batch_totals
 from functions.common.errors import Unprocessable
 from functions.common.jobs import JobDocument, JobStatus
 from functions.common.render_trd import (
@@ -36,7 +37,7 @@ FILE_FORMATS = ("json", "csv")
 
 
 def service(request: Request) -> DropBatchService:
-    return DropBatchService(request.app.state.deps)
+    return DropBatchService(request.app.state.deps, request.app.state.polls)
 
 
 def file_url(request: Request, job_id: str) -> str:
@@ -68,9 +69,14 @@ def unique_names(names: list[str]) -> list[str]:
     return unique
 
 
-@router.get("/audiofile/{job_id}", summary="A registered audio file")
-async def audiofile(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
-    return render_record(await service(request).get(tenant, job_id))
+@router.get("/audiofile/{job_id}", summary="A registered audio file", response_model=None)
+async def audiofile(request: Request, tenant: Tenant, job_id: str) -> Response:
+    polled = await service(request).poll(tenant, job_id)
+
+    async def render() -> dict[str, Any]:
+        return render_record(polled.job)
+
+    return await job_response(request, polled, "trd-record", render)
 
 
 @router.get("/transcription/start/audiofile/{job_id}", summary="Start (or resume) one file")
@@ -103,14 +109,30 @@ async def stop_batch(request: Request, tenant: Tenant, batch: str) -> dict[str, 
     }
 
 
-@router.get("/transcription/status/audiofile/{job_id}", summary="Recognition progress of one file")
-async def status_file(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
-    return render_file_status(await service(request).get(tenant, job_id))
+@router.get(
+    "/transcription/status/audiofile/{job_id}",
+    summary="Recognition progress of one file",
+    response_model=None,
+)
+async def status_file(request: Request, tenant: Tenant, job_id: str) -> Response:
+    polled = await service(request).poll(tenant, job_id)
+
+    async def render() -> dict[str, Any]:
+        return render_file_status(polled.job)
+
+    return await job_response(request, polled, "trd-file-status", render)
 
 
-@router.get("/transcription/status/batch/{batch}", summary="Progress and accounting of a batch")
-async def status_batch(request: Request, tenant: Tenant, batch: str) -> dict[str, Any]:
-    return render_batch_status(batch, await service(request).batch_jobs(tenant, batch))
+@router.get(
+    "/transcription/status/batch/{batch}", summary="Progress and accounting of a batch", response_model=None
+)
+async def status_batch(request: Request, tenant: Tenant, batch: str) -> Response:
+    """From the index's sums of the batch's files, and the running files' documents."""
+    svc = service(request)
+    totals, running = await svc.batch_totals(tenant, batch)
+    return Response(
+        encode_json(render_batch_totals(batch, totals, running, svc.deps.clock())), media_type=JSON
+    )
 
 
 @router.get("/transcription/reset/audiofile/{job_id}", summary="Forget a file's transcription (new id)")
@@ -130,14 +152,18 @@ async def reset_batch(request: Request, tenant: Tenant, batch: str, hard: bool =
 @router.get(
     "/transcription/result/audiofile/{job_id}", summary="A file's result, JSON or CSV", response_model=None
 )
-async def result_file(request: Request, tenant: Tenant, job_id: str, format: str = "json") -> Any:
+async def result_file(request: Request, tenant: Tenant, job_id: str, format: str = "json") -> Response:
     svc = service(request)
-    job = await svc.get(tenant, job_id)
+    polled = await svc.poll(tenant, job_id)
     chosen = _format(format, FILE_FORMATS)
-    transcript = await _transcript(svc, job)
-    if chosen == "csv":
-        return PlainTextResponse(render_csv(job, transcript), media_type="text/csv; charset=utf-8")
-    return render_batch_result(job, transcript)
+    job = polled.job
+
+    async def render() -> dict[str, Any] | str:
+        transcript = await _transcript(svc, job)
+        return render_csv(job, transcript) if chosen == "csv" else render_batch_result(job, transcript)
+
+    media_type = "text/csv; charset=utf-8" if chosen == "csv" else JSON
+    return await job_response(request, polled, f"trd-batch-result-{chosen}", render, media_type)
 
 
 @router.get("/transcription/result/batch/{batch}", summary="A batch's results as a ZIP", response_model=None)

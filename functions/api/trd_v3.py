@@ -11,16 +11,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import UploadFile
 
 from events.errors import PoisonError
+from functions.api import listings
 from functions.api.admission import rate_limiter
 from functions.api.auth import caller_tenant
+from functions.api.poll_cache import JSON, encode_json, job_response
 from functions.api.service import JobQuery, JobService, Submission
 from functions.api.trd_config import parse_config, recognition_options
 from functions.api.uploads import spool_upload
@@ -38,6 +40,7 @@ from functions.common.errors import (
     Unprocessable,
     WrongState,
 )
+from functions.common.job_index import JobRow
 from functions.common.jobs import JobDocument, JobStatus
 from functions.common.probe import probe
 from functions.common.reasons import public_reason
@@ -74,7 +77,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 def service(request: Request) -> JobService:
-    return JobService(request.app.state.deps)
+    return JobService(request.app.state.deps, request.app.state.polls)
 
 
 def _callback_urls(values: list[str]) -> list[str]:
@@ -170,22 +173,34 @@ async def create(request: Request, tenant: Tenant, tag: str | None = None) -> di
     return {"job": render_job(job)}
 
 
-@router.get("/job", summary="List jobs")
+@router.get("/job", summary="List jobs", response_model=None)
 async def list_jobs(request: Request, tenant: Tenant, tag: str | None = None, page: Page = 1,
-                    limit: Limit = 100) -> dict[str, Any]:  # fmt: skip
-    total, rows = await service(request).query(tenant, JobQuery(page=page, limit=limit, tag=tag))
-    results = [
-        {"job": {"id": r.id, "filename": r.filename, "status": r.status, **({"tag": r.tag} if r.tag else {}),
-                 "callback_failure_reason": r.callback_failure_reason,
-                 "failure_reason": public_reason(r.failure_reason)}}
-        for r in rows
-    ]  # fmt: skip
-    return {"page": page, "limit": limit, "total": total, "results": results}
+                    limit: Limit = 100) -> Response:  # fmt: skip
+    snapshot = await service(request).polls.index.snapshot(tenant)
+
+    def render() -> bytes:
+        total, rows = listings.page(snapshot, JobQuery(page=page, limit=limit, tag=tag))
+        results = [{"job": _row_job(r)} for r in rows]
+        return encode_json({"page": page, "limit": limit, "total": total, "results": results})
+
+    return Response(snapshot.remember(("trd-job", tag, page, limit), render), media_type=JSON)
 
 
-@router.get("/job/status/{job_id}", summary="A job's status")
-async def status(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
-    return {"job": render_job(await service(request).get(tenant, job_id))}
+def _row_job(row: JobRow) -> dict[str, Any]:
+    tag = {"tag": row.tag} if row.tag else {}
+    return {"id": row.id, "filename": row.filename, "status": row.status, **tag,
+            "callback_failure_reason": row.callback_failure_reason,
+            "failure_reason": public_reason(row.failure_reason)}  # fmt: skip
+
+
+@router.get("/job/status/{job_id}", summary="A job's status", response_model=None)
+async def status(request: Request, tenant: Tenant, job_id: str) -> Response:
+    polled = await service(request).poll(tenant, job_id)
+
+    async def render() -> dict[str, Any]:
+        return {"job": render_job(polled.job)}
+
+    return await job_response(request, polled, "trd-status", render)
 
 
 async def _job_with_segments(svc: JobService, job: JobDocument) -> dict[str, Any]:
@@ -194,15 +209,21 @@ async def _job_with_segments(svc: JobService, job: JobDocument) -> dict[str, Any
 
 
 @router.get("/job/result/{job_id}", summary="A finished job's result, as JSON or CSV", response_model=None)
-async def result(request: Request, tenant: Tenant, job_id: str, format: str = "json") -> Any:
+async def result(request: Request, tenant: Tenant, job_id: str, format: str = "json") -> Response:
     svc = service(request)
-    job = await svc.get(tenant, job_id)
+    polled = await svc.poll(tenant, job_id)
     if format not in {"json", "csv"}:
         raise Unprocessable("format is json or csv")
-    transcript = await _finished_transcript(svc, job)
-    if format == "json":
-        return {"job": render_job(job), "segments": render_segments(job, transcript)}
-    return PlainTextResponse(render_csv(job, transcript), media_type="text/csv; charset=utf-8")
+    job = polled.job
+
+    async def render() -> dict[str, Any] | str:
+        transcript = await _finished_transcript(svc, job)
+        if format == "json":
+            return {"job": render_job(job), "segments": render_segments(job, transcript)}
+        return render_csv(job, transcript)
+
+    media_type = JSON if format == "json" else "text/csv; charset=utf-8"
+    return await job_response(request, polled, f"trd-result-{format}", render, media_type)
 
 
 async def _finished_transcript(svc: JobService, job: JobDocument) -> Transcript:
@@ -232,25 +253,46 @@ async def delete(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any
     return {"job": render_job(await service(request).close(tenant, job_id))}
 
 
-@router.get("/query/job", summary="Query jobs by fields and creation dates")
+@router.get("/query/job", summary="Query jobs by fields and creation dates", response_model=None)
 async def query(
     request: Request, tenant: Tenant, result: bool = False, tag: str | None = None,
     filename: str | None = None, status: JobStatus | None = None, start_date: datetime | None = None,
     end_date: datetime | None = None, page: Page = 1, limit: Limit = 100,
-) -> dict[str, Any]:  # fmt: skip
+) -> Response:  # fmt: skip
     for name, value in (("start_date", start_date), ("end_date", end_date)):
         if value is not None and value.tzinfo is None:
             raise Unprocessable(f"{name} needs a time zone, e.g. 2022-03-13T00:00:00.000+00:00")
     svc = service(request)
     wanted = JobQuery(page=page, limit=limit, tag=tag, filename=filename,
                       status=status.value if status else None, start=start_date, end=end_date)  # fmt: skip
-    total, rows = await svc.query(tenant, wanted)
-    results = []
-    for row in rows:
-        job = await svc.deps.jobs.find(tenant, row.id)
-        if job is not None:
-            results.append(await _job_with_segments(svc, job) if result else {"job": render_job(job)})
-    return {"page": page, "limit": limit, "total": total, "results": results}
+    snapshot = await svc.polls.index.snapshot(tenant)
+    key = ("trd-query", wanted, result)
+    known = snapshot.recall(key)
+    if isinstance(known, bytes):
+        return Response(known, media_type=JSON)
+    total, rows = listings.page(snapshot, wanted)
+    found = [await _listed(svc, tenant, row, result) for row in rows]
+    head = encode_json({"page": page, "limit": limit, "total": total})[:-1]
+    body = head + b',"results":[' + b",".join(f for f in found if f is not None) + b"]}"
+    if all(JobStatus(row.status).finished for row in rows):  # then nothing on the page changes unseen
+        snapshot.replace(key, body)
+    return Response(body, media_type=JSON)
+
+
+async def _listed(svc: JobService, tenant: str, row: JobRow, with_result: bool) -> bytes | None:
+    """A job as ``query/job`` lists it; a finished job's is made once for its row (what can still
+    change in it, its status and failure reasons, is in the row)."""
+
+    async def render() -> bytes | None:
+        polled = await svc.polls.job(tenant, row.id)
+        if polled is None:
+            return None
+        job = polled.job
+        return encode_json(await _job_with_segments(svc, job) if with_result else {"job": render_job(job)})
+
+    if JobStatus(row.status).finished:
+        return await svc.polls.rendered(("trd-query", with_result, row), render)
+    return await render()
 
 
 @router.get("/docs", include_in_schema=False)

@@ -14,13 +14,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from functions.api.auth import caller_tenant
+from functions.api.poll_cache import JSON, encode_json, job_response
 from functions.api.service import JobService, Submission
 from functions.api.uploads import spool_body, spool_upload
 from functions.common.callbacks import Registration
 from functions.common.errors import BadRequest, NotFound, UnsupportedMediaType
 from functions.common.jobs import JobStatus, RecognitionOptions, WatsonCallback
 from functions.common.languages import language_of_model
-from functions.common.render_watson import iso_ms, render_results, render_status
+from functions.common.render_watson import iso_ms, render_results, render_status, render_status_row
 
 PREFIX = "/v1"
 router = APIRouter(prefix=PREFIX, tags=["Watson asynchronous"])
@@ -47,7 +48,7 @@ def render_error(status: int, message: str) -> JSONResponse:
 
 
 def service(request: Request) -> JobService:
-    return JobService(request.app.state.deps)
+    return JobService(request.app.state.deps, request.app.state.polls)
 
 
 @router.post("/register_callback", summary="Register a callback URL (challenge GET)")
@@ -165,22 +166,31 @@ async def create_recognition(
     return JSONResponse(status_code=201, content=body)
 
 
-@router.get("/recognitions", summary="The 100 most recent jobs")
-async def list_recognitions(request: Request, tenant: Tenant) -> dict[str, Any]:
-    jobs = await service(request).recent(tenant, RECENT_LIMIT)
-    return {"recognitions": [render_status(job) for job in jobs]}
+@router.get("/recognitions", summary="The 100 most recent jobs", response_model=None)
+async def list_recognitions(request: Request, tenant: Tenant) -> Response:
+    newest = await service(request).recent(tenant, RECENT_LIMIT)
+    if newest.body is None:  # once per index snapshot: the listing is polled
+        newest.body = encode_json({"recognitions": [render_status_row(row) for row in newest.rows]})
+    return Response(newest.body, media_type=JSON)
 
 
-@router.get("/recognitions/{job_id}", summary="A job's status, with results when completed")
-async def get_recognition(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
+@router.get(
+    "/recognitions/{job_id}", summary="A job's status, with results when completed", response_model=None
+)
+async def get_recognition(request: Request, tenant: Tenant, job_id: str) -> Response:
     svc = service(request)
-    job = await svc.get(tenant, job_id)
-    body = render_status(job)
-    if job.status == JobStatus.COMPLETED:
-        transcript = await svc.transcript(job)
-        if transcript is not None:
-            body["results"] = render_results(transcript, job.options)
-    return body
+    polled = await svc.poll(tenant, job_id)
+
+    async def render() -> dict[str, Any]:
+        job = polled.job
+        body = render_status(job)
+        if job.status == JobStatus.COMPLETED:
+            transcript = await svc.transcript(job)
+            if transcript is not None:
+                body["results"] = render_results(transcript, job.options)
+        return body
+
+    return await job_response(request, polled, "watson", render)
 
 
 @router.delete("/recognitions/{job_id}", status_code=204, summary="Delete a job and its results")

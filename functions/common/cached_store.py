@@ -10,8 +10,9 @@ one read per key and TTL, not one per request). Every other key goes straight to
 - Another process's change is seen once the copy's TTL has passed: that is the staleness a rule
   accepts, and why only documents that rarely change and tolerate it get one (see
   ``functions/api/caching.py``).
-- ``observers`` hear the key of every write and delete made through this store, matched or not
-  (the API's poll cache forgets a job this process changed).
+- ``observers`` hear of every write (key, document, etag) and delete (key, None, "") made
+  through this store, matched or not: the API's poll cache forgets a job this process changed,
+  and its index view takes in the shards this process wrote.
 
 Copies are kept encoded and decoded on every read, so a caller may change what it gets. At most
 ``max_entries`` copies are kept, the least recently used dropped first.
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 from functions.common.state_store import AlreadyExists, Document, PreconditionFailed, StateStore
 
-Observer = Callable[[str], None]
+Observer = Callable[[str, Document | None, str], None]
 
 
 @dataclass(frozen=True)
@@ -91,22 +92,23 @@ class CachedStateStore:
         while len(self._copies) > self._max_entries:
             self._copies.popitem(last=False)
 
-    def _written(self, key: str, doc: Document | None, etag: str) -> None:
-        """After a write (``doc`` stored under ``etag``), a delete or a refused write (None)."""
+    def _written(self, key: str, doc: Document | None, etag: str, refused: bool = False) -> None:
+        """After a write (``doc`` stored under ``etag``), a delete (None) or a refused write."""
         self._writes[key] = self._writes.get(key, 0) + 1
         ttl = self._ttl(key)
         if ttl is not None and doc is not None:
             self._keep(key, _Copy(_encode(doc), etag, self._clock() + ttl))
         else:
             self._copies.pop(key, None)
-        for observer in self.observers:
-            observer(key)
+        if not refused:
+            for observer in self.observers:
+                observer(key, doc, etag)
 
     async def create(self, key: str, doc: Document) -> str:
         try:
             etag = await self.inner.create(key, doc)
         except AlreadyExists:
-            self._written(key, None, "")
+            self._written(key, None, "", refused=True)
             raise
         self._written(key, doc, etag)
         return etag
@@ -115,7 +117,7 @@ class CachedStateStore:
         try:
             new_etag = await self.inner.replace(key, doc, etag)
         except PreconditionFailed:
-            self._written(key, None, "")
+            self._written(key, None, "", refused=True)
             raise
         self._written(key, doc, new_etag)
         return new_etag

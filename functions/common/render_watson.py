@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from functions.common.job_index import JobRow
 from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
 from functions.common.reasons import public_reason
 from functions.common.transcript import Segment, Transcript
@@ -23,17 +25,34 @@ def iso_ms(job_time: Any) -> str:
 
 
 def render_status(job: JobDocument) -> dict[str, Any]:
+    user_token = job.callback.user_token if job.callback else ""
+    return _status(job.id, job.created_at, job.updated_at, job.status, user_token, job.failure_reason,
+                   job.callback_failure_reason)  # fmt: skip
+
+
+def render_status_row(row: JobRow) -> dict[str, Any]:
+    """``render_status`` of the job an index row lists (``updated``: its last change of state)."""
+    created = datetime.fromisoformat(row.created_at)
+    updated = datetime.fromisoformat(row.updated_at) if row.updated_at else created
+    return _status(row.id, created, updated, JobStatus(row.status), row.user_token, row.failure_reason,
+                   row.callback_failure_reason)  # fmt: skip
+
+
+def _status(
+    job_id: str, created: datetime, updated: datetime, status: JobStatus, user_token: str,
+    failure_reason: str, callback_failure_reason: str,
+) -> dict[str, Any]:  # fmt: skip
     body: dict[str, Any] = {
-        "id": job.id,
-        "created": iso_ms(job.created_at),
-        "updated": iso_ms(job.updated_at),
-        "status": WATSON_STATUS[job.status],
+        "id": job_id,
+        "created": iso_ms(created),
+        "updated": iso_ms(updated),
+        "status": WATSON_STATUS[status],
     }
-    if job.callback and job.callback.user_token:
-        body["user_token"] = job.callback.user_token
-    failed = job.status in {JobStatus.FAILED, JobStatus.STOPPED}
-    warnings = [public_reason(job.failure_reason)] if failed else []
-    warnings.append(job.callback_failure_reason)
+    if user_token:
+        body["user_token"] = user_token
+    failed = status in {JobStatus.FAILED, JobStatus.STOPPED}
+    warnings = [public_reason(failure_reason)] if failed else []
+    warnings.append(callback_failure_reason)
     if any(warnings):
         body["warnings"] = [w for w in warnings if w]
     return body

@@ -70,13 +70,16 @@ async def test_a_stale_copy_costs_update_one_retry_never_a_lost_write() -> None:
 async def test_other_keys_are_always_read_and_observers_hear_every_write() -> None:
     inner, clock = MemoryStateStore(), Clock()
     store = cached(inner, clock)
-    heard: list[str] = []
-    store.observers.append(heard.append)
-    await store.put("tenants/t/jobs/1.json", {"status": "QUEUED"})
+    heard: list[tuple[str, object, str]] = []
+    store.observers.append(lambda key, doc, etag: heard.append((key, doc, etag)))
+    etag = await store.put("tenants/t/jobs/1.json", {"status": "QUEUED"})
     await inner.put("tenants/t/jobs/1.json", {"status": "COMPLETED"})
     assert (await store.get("tenants/t/jobs/1.json"))[0] == {"status": "COMPLETED"}  # type: ignore[index]
+    with pytest.raises(PreconditionFailed):  # a refused write changed nothing: nobody hears of it
+        await store.replace("tenants/t/jobs/1.json", {"status": "STOPPED"}, etag)
     await store.delete("tenants/t/jobs/1.json")
-    assert heard == ["tenants/t/jobs/1.json", "tenants/t/jobs/1.json"]
+    key = "tenants/t/jobs/1.json"
+    assert heard == [(key, {"status": "QUEUED"}, etag), (key, None, "")]
 
 
 async def test_what_a_caller_gets_is_its_own_to_change() -> None:
