@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,6 +53,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def job_created_at(job_id: str) -> float:
+    """When a job was made (epoch seconds): its id is a UUIDv7, milliseconds in the first 48 bits."""
+    try:
+        return (uuid.UUID(job_id).int >> 80) / 1000
+    except ValueError:
+        return 0.0
+
+
 @dataclass
 class JobWatch:
     """Every job event seen on the bus, by job id."""
@@ -72,6 +81,21 @@ class JobWatch:
                     for event in self.seen.get(job_id, []):
                         if event.type in types:
                             return event
+                    await self.changed.wait()
+
+        return await asyncio.wait_for(arrived(), timeout)
+
+    async def wait_new(self, kind: str, created_after: float, timeout: float = 120.0) -> Event:
+        """The first ``kind`` event of a job made after ``created_after`` (epoch seconds; job ids
+        are UUIDv7s, which carry when they were made): for jobs a test did not name itself."""
+
+        async def arrived() -> Event:
+            async with self.changed:
+                while True:
+                    for job_id, events in self.seen.items():
+                        found = [e for e in events if e.type == kind]
+                        if job_created_at(job_id) >= created_after and found:
+                            return found[0]
                     await self.changed.wait()
 
         return await asyncio.wait_for(arrived(), timeout)
