@@ -269,6 +269,6 @@ async def test_a_trained_dataset_shows_its_quality_per_tag_and_its_reports(
     rated = [tag for tag in info["tags"] if tag["evaluation"]]
     assert rated and seen["bars"] == 3 * len(rated)  # precision, recall and F1 of each rated tag
     for tag in rated:  # the table shows the numbers the chart draws
-        assert seen["table"][tag["title"]][-1] == str(tag["evaluation"]["f1"])
+        assert float(seen["table"][tag["title"]][-1]) == tag["evaluation"]["f1"]
     shown = seen["first_report"]  # a reported text, as the browser lays it out (newlines as spaces)
     assert any(shown.startswith(" ".join(text.split())[:20]) for text, _ in texts), shown
