@@ -26,7 +26,7 @@ from functions.common.job_index import JobRow
 from functions.common.jobs import JobDocument, JobStatus
 from functions.common.media_store import upload_key
 from functions.common.reasons import public_reason
-from functions.common.render_trd import file_progress, render_batch_status
+from functions.common.render_trd import control_of, file_progress, render_batch_status
 
 PREFIX = "/ui/api"
 router = APIRouter(prefix=PREFIX, tags=["Console"], include_in_schema=False)
@@ -196,7 +196,7 @@ async def batches(request: Request, tenant: Tenant) -> dict[str, Any]:
 def _file(job: JobDocument) -> dict[str, Any]:
     return {
         "id": job.id, "filename": job.filename, "status": job.status.value, "stage": job.stage.value,
-        "control": job.control.value, "progress": round(file_progress(job), 4),
+        "control": control_of(job), "progress": round(file_progress(job), 4),
         "duration": job.media.duration, "size": job.media.size,
         "failure_reason": public_reason(job.failure_reason),
     }  # fmt: skip

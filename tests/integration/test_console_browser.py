@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiobotocore.session import get_session
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
@@ -26,10 +27,13 @@ from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from bench.diarization import pyannote_sample
+from functions.common.apikeys import create_key
+from functions.common.bootstrap import bootstrap, s3_client_args
 from shenava_cli.subtitles import to_srt
 from tests.datasets_public import chatterbot
 from tests.integration.kashf_client import Kashf
 from tests.integration.pipeline import REPO, Pipeline
+from tests.speech import espeak_wav
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asr, pytest.mark.browser]
 
@@ -272,3 +276,42 @@ async def test_a_trained_dataset_shows_its_quality_per_tag_and_its_reports(
         assert float(seen["table"][tag["title"]][-1]) == tag["evaluation"]["f1"]
     shown = seen["first_report"]  # a reported text, as the browser lays it out (newlines as spaces)
     assert any(shown.startswith(" ".join(text.split())[:20]) for text, _ in texts), shown
+
+
+def batch_flow(driver: WebDriver, base: str, key: str, batch: str) -> dict[str, Any]:
+    signed_in(driver, base, key, "#/batches")
+    wait(driver).until(ready.element_to_be_clickable((By.CSS_SELECTOR, f"a[href='#/batch/{batch}']"))).click()
+    done = "//p[@class='big'][text()='100% done']"
+
+    def both_done(d: WebDriver) -> bool:  # the page refreshes itself until every file is done
+        rows = d.find_elements(By.CSS_SELECTOR, "tbody tr[data-id]")
+        return len(rows) == 2 and bool(d.find_elements(By.XPATH, done))
+
+    wait(driver, 300).until(both_done)
+    rows = driver.find_elements(By.CSS_SELECTOR, "tbody tr[data-id]")
+    states = [
+        (r.find_elements(By.TAG_NAME, "td")[1].text, r.find_elements(By.TAG_NAME, "td")[3].text) for r in rows
+    ]
+    driver.find_element(By.XPATH, "//button[text()='Stop']").click()
+    answer = wait(driver).until(ready.visibility_of_element_located((By.CSS_SELECTOR, "main .message")))
+    assert fits_the_screen(driver) and every_control_is_labelled(driver) == []
+    shot(driver, "07-batch")
+    return {"states": states, "answer": answer.text, "errors": script_errors(driver)}
+
+
+async def test_a_dropped_batch_is_followed_to_the_end(
+    browser: WebDriver, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    settings = pipeline.settings
+    async with bootstrap(settings) as deps:
+        key = await create_key(deps.state, settings.drop_tenant)  # drop-folder files are this tenant's
+    async with get_session().create_client("s3", **s3_client_args(settings)) as s3:
+        for name in ("one.wav", "two.wav"):
+            audio = espeak_wav(f"This is file {name[:3]} of the console batch.", "en-us", tmp_path / name)
+            await s3.put_object(
+                Bucket=settings.media_bucket, Key=f"incoming/console-lote/{name}", Body=audio.read_bytes()
+            )
+    seen = await asyncio.to_thread(batch_flow, browser, pipeline.api_url, key, "console-lote")
+    assert seen["errors"] == []
+    assert seen["states"] == [("FINISHED", "Completed")] * 2  # TRD's control state and the job's
+    assert "Stop sent" in seen["answer"]  # TRD's batch stop answered (nothing left to pause)

@@ -138,7 +138,10 @@ async def test_batches_are_listed_with_their_files_progress_and_eta(console: Con
         ("lote-1", 2, {"COMPLETED": 1, "IN_PROGRESS": 1})
     ]
     batch = (await console.client.get("/ui/api/batches/lote-1")).json()
-    assert [(f["id"], f["progress"]) for f in batch["files"]] == [(done.id, 1.0), (running.id, 0.5)]
+    assert [(f["id"], f["control"], f["progress"]) for f in batch["files"]] == [
+        (done.id, "FINISHED", 1.0),
+        (running.id, "RUNNING", 0.5),
+    ]
     assert batch["status"]["progress"] == 0.75 and batch["status"]["total_files"] == 2
     assert (await console.client.get("/ui/api/batches/nope")).status_code == 404
 

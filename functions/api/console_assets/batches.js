@@ -58,7 +58,7 @@ export function renderBatch(root, name) {
   const act = async (verb, params = "") => {
     try {
       await get(`/trd/transcription/${verb}/batch/${encodeURIComponent(name)}${params}`);
-      clear(state, message("info", `${verb} sent.`));
+      clear(state, message("info", `${verb[0].toUpperCase()}${verb.slice(1)} sent to the batch's files.`));
     } catch (err) {
       clear(state, message("error", err.message));
     }
