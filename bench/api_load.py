@@ -56,7 +56,7 @@ HOST = "127.0.0.1"
 @dataclass(frozen=True)
 class Endpoint:
     name: str
-    kind: str  # "floor", "single" (one job) or "listing"
+    kind: str  # "floor", "single" (one job), "cold" (one job never polled before) or "listing"
     call: Callable[[int], Call]
     expected: frozenset[int] = frozenset({200})
 
@@ -69,6 +69,7 @@ def endpoints(seeded: SeededTenant, key: str) -> list[Endpoint]:
     auth = (("Authorization", f"Bearer {key}"),)
     json_auth = (*auth, ("Content-Type", "application/json"))
     pending, completed, files = rotate(seeded.pending), rotate(seeded.completed), rotate(seeded.batch_files)
+    anyone = rotate(seeded.everyone[::7] + seeded.everyone[3::7])  # no job twice in a row of 2,500
     many = [*seeded.completed[:15], seeded.pending[0]]
 
     def get(name: str, kind: str, path: Callable[[int], str]) -> Endpoint:
@@ -86,6 +87,8 @@ def endpoints(seeded: SeededTenant, key: str) -> list[Endpoint]:
         get("Watson GET /v1/recognitions/{id} (completed)", "single",
             lambda n: f"/v1/recognitions/{completed(n)}"),
         get("TRD GET /trd/v3/job/status/{id}", "single", lambda n: f"/trd/v3/job/status/{pending(n)}"),
+        get("Watson GET /v1/recognitions/{id} (fresh read)", "cold", lambda n: f"/v1/recognitions/{anyone(n)}"),
+        get("TRD GET /trd/v3/job/status/{id} (fresh read)", "cold", lambda n: f"/trd/v3/job/status/{anyone(n)}"),
         get("TRD GET /trd/v3/job/result/{id}", "single", lambda n: f"/trd/v3/job/result/{completed(n)}"),
         get("TRD batch GET status/audiofile/{id}", "single",
             lambda n: f"/trd/transcription/status/audiofile/{files(n)}"),

@@ -64,6 +64,7 @@ class SeededTenant:
     pending: list[str] = field(default_factory=list)  # QUEUED or IN_PROGRESS
     batch_files: list[str] = field(default_factory=list)  # of BATCH, with transcripts when completed
     batch_size: int = 0  # files in BATCH
+    everyone: list[str] = field(default_factory=list)  # every job that is not a batch file
 
 
 def job_id_at(moment: datetime) -> str:
@@ -206,4 +207,5 @@ async def seed(
     seeded.completed = [j.id for j in chosen if not j.batch]
     seeded.batch_files = [j.id for j in chosen if j.batch]
     seeded.pending = [j.id for j in jobs if not j.status.finished and not j.batch]
+    seeded.everyone = [j.id for j in jobs if not j.batch]
     return seeded

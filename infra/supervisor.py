@@ -8,7 +8,9 @@ Stages:
 2. Start the reconciler (``infra.reconciler``: media whose event was lost is announced again)
    and the function workers (``SHENAVA_WORKERS``: ingest, transcribe, notify, train by default),
    each serving ``/healthz`` and ``/metrics`` on a port from ``SHENAVA_METRICS_BASE_PORT`` on.
-3. Make sure a development API key exists, start the API, and print how to call it.
+3. Make sure a development API key exists, start the API (``SHENAVA_API_PROCESSES`` processes
+   sharing its port, each health-checked on its own metrics port when there are several), and
+   print how to call it.
 4. Every child is supervised the same way (``infra.children``): restarted when it exits, with
    exponential backoff that resets once it has stayed up, and killed and restarted when its
    health check fails six times in a row.
@@ -123,10 +125,21 @@ class Supervisor:
         for offset, (name, module) in enumerate(modules.items()):
             self._launch_serving(name, module, settings, settings.metrics_base_port + offset)
         key_path = await ensure_dev_api_key(settings)
-        api = f"http://{loopback(settings.api_host)}:{settings.api_port}/healthz"
-        self._launch(Child("api", python_module("functions.api"), logs, health=http_health(api)))
+        self._launch_api(settings, settings.metrics_base_port + len(modules))
         print(banner(settings, key_path, self.metrics_ports), flush=True)
         await self.stop.wait()
+
+    def _launch_api(self, settings: Settings, port: int) -> None:
+        """The API; with several processes (``SHENAVA_API_PROCESSES``) all on its port, each
+        health-checked on its own metrics port from ``port`` on."""
+        count = settings.api_process_count
+        if count > 1:
+            for offset, name in enumerate(worker_names(["api"] * count)):
+                self._launch_serving(name, "functions.api", settings, port + offset)
+            return
+        api = f"http://{loopback(settings.api_host)}:{settings.api_port}/healthz"
+        logs = settings.data_dir / "logs"
+        self._launch(Child("api", python_module("functions.api"), logs, health=http_health(api)))
 
     def _launch_serving(self, name: str, module: str, settings: Settings, port: int) -> None:
         """A child with ``/healthz`` and ``/metrics`` on ``port``."""
@@ -149,10 +162,9 @@ class Supervisor:
 
     async def shutdown(self) -> None:
         self.stop.set()
-        api = self.children.pop("api", None)
+        apis = [self.children.pop(name) for name in list(self.children) if name.split("-")[0] == "api"]
         bridge = self.children.pop("bridge", None)
-        if api is not None:
-            await api.stop()
+        await asyncio.gather(*(api.stop() for api in apis))
         await asyncio.gather(*(child.stop() for child in self.children.values()))
         if bridge is not None:
             await bridge.stop()

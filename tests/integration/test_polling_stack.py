@@ -1,0 +1,116 @@
+"""Polling at scale on the real stack: the index view over SeaweedFS's listings, and several API
+processes sharing one port."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from functions.common.apikeys import create_key
+from functions.common.bootstrap import bootstrap
+from functions.common.index_view import IndexView
+from functions.common.job_index import index_prefix
+from functions.common.jobs import JobDocument, JobStatus, new_job_id
+from functions.common.settings import Settings
+from functions.common.state_store import Document, StateStore
+from infra.probes import http_ok
+from tests.fakes import MonotonicClock
+from tests.integration.pipeline import REPO, free_port, settings_env
+
+
+class CountedReads:
+    """A state store that counts ``get``s (and passes everything on)."""
+
+    def __init__(self, inner: StateStore) -> None:
+        self.inner = inner
+        self.reads = 0
+
+    async def get(self, key: str) -> tuple[Document, str] | None:
+        self.reads += 1
+        return await self.inner.get(key)
+
+    async def versions(self, prefix: str) -> dict[str, str]:
+        return await self.inner.versions(prefix)
+
+
+async def test_the_index_view_reads_again_only_the_shard_that_changed(stack_settings: Settings) -> None:
+    tenant = f"poll-{uuid.uuid4().hex[:8]}"
+    async with bootstrap(stack_settings) as deps:
+        jobs = [JobDocument(id=new_job_id(), tenant=tenant, filename=f"{n}.wav") for n in range(24)]
+        for job in jobs:
+            await deps.jobs.create(job)
+        versions = await deps.state.versions(index_prefix(tenant))
+        assert len(versions) > 1
+        for key, etag in versions.items():  # a listing's etag is the etag a read returns
+            assert (await deps.state.get(key) or ({}, ""))[1] == etag
+
+        counted, clock = CountedReads(deps.state), MonotonicClock()
+        view = IndexView(counted, max_age_s=1.0, clock=clock)  # type: ignore[arg-type]
+        assert {row.id for row in (await view.snapshot(tenant)).rows} == {job.id for job in jobs}
+        assert counted.reads == len(versions)
+
+        def fail(current: JobDocument) -> bool:  # another process changes one job
+            current.status = JobStatus.FAILED
+            return True
+
+        await deps.jobs.change(tenant, jobs[5].id, fail)
+        clock.advance(1.0)
+        assert (await view.snapshot(tenant)).by_id[jobs[5].id].status == "FAILED"
+        assert counted.reads == len(versions) + 1
+
+
+@contextmanager
+def api_processes(
+    settings: Settings, port: int, health_ports: list[int], logs: Path
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    env = settings_env(settings) | {
+        "SHENAVA_API_PORT": str(port),
+        "SHENAVA_API_PROCESSES": str(len(health_ports)),
+    }
+    children = []
+    try:
+        for n, health in enumerate(health_ports):
+            log = (logs / f"api-{n}.log").open("wb")
+            own = {**env, "SHENAVA_METRICS_PORT": str(health)}
+            command = [sys.executable, "-m", "functions.api"]
+            children.append(
+                subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=own)
+            )
+            log.close()  # the child has its own copy
+        yield children
+    finally:
+        for child in children:
+            child.terminate()
+            child.wait(timeout=20)
+
+
+async def ready(urls: list[str], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not all([await http_ok(url) for url in urls]):
+        assert time.monotonic() < deadline, f"not ready: {urls}"
+        await asyncio.sleep(0.2)
+
+
+async def test_several_api_processes_share_one_port(stack_settings: Settings, tmp_path: Path) -> None:
+    port, health = free_port(), [free_port(), free_port()]
+    async with bootstrap(stack_settings) as deps:
+        key = await create_key(deps.state, "polling")
+    with api_processes(stack_settings, port, health, tmp_path) as children:
+        await ready([f"http://127.0.0.1:{h}/healthz" for h in health])
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+            for _ in range(10):  # each a new connection: the kernel picks a process for it
+                listed = await client.get("/v1/recognitions", headers={"Authorization": f"Bearer {key}",
+                                                                        "Connection": "close"})  # fmt: skip
+                assert listed.status_code == 200 and listed.json() == {"recognitions": []}
+            children[0].terminate()
+            children[0].wait(timeout=20)
+            for _ in range(10):  # the other one takes every connection
+                assert (await client.get("/healthz", headers={"Connection": "close"})).status_code == 200
