@@ -114,7 +114,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             deps: Deps = await stack.enter_async_context(bootstrap(settings, **overrides))
-            poll_cache.install(app, deps, monotonic)
+            poll_cache.install(app, deps, stack, monotonic)
             app.state.deps = deps
             yield
 

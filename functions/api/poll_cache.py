@@ -26,6 +26,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,8 @@ from functions.common.bootstrap import Deps
 from functions.common.cached_store import CachedStateStore, CacheRule
 from functions.common.index_view import IndexView
 from functions.common.jobs import JobDocument, job_key, result_key
-from functions.common.state_store import Document, StateStore
+from functions.common.s3_reads import SignedReads
+from functions.common.state_store import Document, S3StateStore, StateStore
 from functions.common.transcript import Transcript
 
 JOBS = 4096  # job documents kept (each a few kB)
@@ -165,10 +167,18 @@ async def job_response(
     return Response(content, media_type=kind, headers={"ETag": etag})
 
 
-def install(app: FastAPI, deps: Deps, clock: Callable[[], float] = time.monotonic) -> PollCache:
-    """Wrap the app's state store and keep the process's caches on ``app.state.polls``."""
+def install(
+    app: FastAPI, deps: Deps, stack: AsyncExitStack, clock: Callable[[], float] = time.monotonic
+) -> PollCache:
+    """Wrap the app's state store and keep the process's caches on ``app.state.polls``; reads of
+    an S3 state bucket with static credentials are signed here (``SignedReads``)."""
     settings = deps.settings
-    cached = CachedStateStore(deps.state, cache_rules(settings.api_cache_ttl_s), clock=clock)
+    store = deps.state
+    if isinstance(store, S3StateStore) and SignedReads.applies(settings):
+        signed = SignedReads.for_settings(store, settings)
+        stack.push_async_callback(signed.close)
+        store = signed
+    cached = CachedStateStore(store, cache_rules(settings.api_cache_ttl_s), clock=clock)
     deps.state = cached
     polls = PollCache(cached, settings.api_poll_max_age_s, clock)
     cached.observers.append(polls.observe)

@@ -19,6 +19,7 @@ from functions.common.bootstrap import bootstrap
 from functions.common.index_view import IndexView
 from functions.common.job_index import index_prefix
 from functions.common.jobs import JobDocument, JobStatus, new_job_id
+from functions.common.s3_reads import SignedReads
 from functions.common.settings import Settings
 from functions.common.state_store import Document, StateStore
 from infra.probes import http_ok
@@ -114,3 +115,36 @@ async def test_several_api_processes_share_one_port(stack_settings: Settings, tm
             children[0].wait(timeout=20)
             for _ in range(10):  # the other one takes every connection
                 assert (await client.get("/healthz", headers={"Connection": "close"})).status_code == 200
+
+
+class CountedStore(CountedReads):
+    """``CountedReads`` with the writes too, to stand under ``SignedReads``."""
+
+    async def put(self, key: str, doc: Document) -> str:
+        return await self.inner.put(key, doc)
+
+
+async def test_signed_reads_return_what_botocore_does_and_fall_back_when_refused(
+    stack_settings: Settings,
+) -> None:
+    async with bootstrap(stack_settings) as deps:
+        inner = CountedStore(deps.state)
+        reads = SignedReads.for_settings(inner, stack_settings)  # type: ignore[arg-type]
+        refused = stack_settings.model_copy(update={"s3_secret_key": "not-the-secret"})
+        wrong = SignedReads.for_settings(inner, refused)  # type: ignore[arg-type]
+        try:
+            assert SignedReads.applies(stack_settings)
+            for key in ("tenants/t/jobs/plain.json", "tenants/t/jobs/a b+c=d&é~(1).json"):
+                etag = await deps.state.put(key, {"key": key, "text": "سلام"})
+                assert (
+                    await reads.get(key) == ({"key": key, "text": "سلام"}, etag) == await deps.state.get(key)
+                )
+            assert await reads.get("tenants/t/jobs/absent.json") is None
+            assert inner.reads == 0  # none of those needed botocore
+            assert await wrong.get("tenants/t/jobs/plain.json") == await deps.state.get(
+                "tenants/t/jobs/plain.json"
+            )
+            assert inner.reads == 1  # refused (403): botocore read it
+        finally:
+            await reads.close()
+            await wrong.close()
