@@ -6,6 +6,7 @@ Statuses follow TRD v3: QUEUED → IN_PROGRESS → COMPLETED | FAILED | STOPPED,
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import time
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from events.models import JobFailed
 from functions.common.clock import utcnow
 from functions.common.errors import Missing
-from functions.common.job_index import FileFacts, JobIndex, JobRow
+from functions.common.job_index import READ_CONCURRENCY, FileFacts, JobIndex, JobRow
 from functions.common.state_store import Document, StateStore, update
 
 
@@ -289,12 +290,16 @@ class JobRepository:
         await self.index.remove(tenant, job_id)
 
     async def rebuild_index(self, tenant: str) -> int:
-        """Recreate the tenant's index from its job documents; returns the number of jobs."""
-        rows = []
-        for job_id in await self.list_ids(tenant):
-            job = await self.find(tenant, job_id)
-            if job is not None:
-                rows.append(index_row(job))
+        """Recreate the tenant's index from its job documents (read ``READ_CONCURRENCY`` at a
+        time); returns the number of jobs."""
+        gate = asyncio.Semaphore(READ_CONCURRENCY)
+
+        async def read(job_id: str) -> JobDocument | None:
+            async with gate:
+                return await self.find(tenant, job_id)
+
+        found = await asyncio.gather(*(read(job_id) for job_id in await self.list_ids(tenant)))
+        rows = [index_row(job) for job in found if job is not None]
         await self.index.replace_all(tenant, rows)
         return len(rows)
 

@@ -37,9 +37,12 @@ async def test_rebuild_recreates_the_index_from_the_documents() -> None:
     store = MemoryStateStore()
     jobs = JobRepository(store)
     ids = [new_job_id() for _ in range(40)]
-    for job_id in ids:
-        await jobs.create(JobDocument(id=job_id, tenant="t"))
+    callback = WatsonCallback(url="https://x", events=[], user_token="mine")
+    for n, job_id in enumerate(ids):  # Watson jobs with their token; batch files with their facts
+        batch, watson = ("b1", None) if n % 2 else ("", callback)
+        await jobs.create(JobDocument(id=job_id, tenant="t", batch=batch, callback=watson))
     before = await jobs.index.rows("t")
+    assert before[0].file is not None or before[1].file is not None
     for key in await store.list_keys(index_prefix("t")):
         await store.delete(key)
     assert await jobs.index.rows("t") == []
