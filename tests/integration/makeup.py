@@ -34,7 +34,7 @@ TUNING: dict[str, Any] = {
     "workers": WORKERS, "outbound_allowlist": "127.0.0.0/8", "ack_wait_s": 10.0,
     "retry_backoff_s": [0.5, 1.0, 2.0], "notify_backoff_s": [0.5, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0, 8.0],
     "callback_challenge_timeout_s": 5.0, "reconcile_after_s": 5.0, "reconcile_interval_s": 2.0,
-    "rate_limit_per_minute": 0,
+    "rate_limit_per_minute": 0, "api_processes": 1,
 }  # fmt: skip
 
 

@@ -175,7 +175,7 @@ class Pipeline:
 async def start_pipeline(settings: Settings, logs: Path) -> tuple[Pipeline, Any]:
     """Start everything; returns the pipeline and an async ``close`` function."""
     stop = asyncio.Event()
-    local = settings.model_copy(update={"metrics_port": 0})  # the transcribe worker's is settings'
+    local = settings.model_copy(update={"metrics_port": 0})  # only the transcribe worker takes settings'
     workers = [
         asyncio.create_task(serve(INGEST_SPEC, local, stop=stop)),
         asyncio.create_task(serve(notify_spec(settings.notify_backoff_s), local, stop=stop)),
@@ -183,7 +183,7 @@ async def start_pipeline(settings: Settings, logs: Path) -> tuple[Pipeline, Any]
     ]
     transcriber = TranscribeWorker(settings, logs / "transcribe.log")
     transcriber.start()
-    live = TranscribeWorker(settings, logs / "live.log", module="functions.transcribe.live")
+    live = TranscribeWorker(local, logs / "live.log", module="functions.transcribe.live")
     live.start()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.api_port, log_level="warning")
