@@ -10,6 +10,6 @@ Which endpoints it speaks, and why:
 - batches are the drop folder itself (S3, with the credentials of ``.shenava/endpoints.json``)
   and the TRD batch API (progress, ETA, results as a ZIP).
 
-SRT, WebVTT and text are rendered here from the transcript (``subtitles``) until the server
-renders them (issue 13).
+SRT, WebVTT, text and TSV are the server's rendering (``/ui/api/jobs/<id>/transcript?format=…``):
+one renderer for the API, the console and this command line.
 """

@@ -22,7 +22,7 @@ from shenava_cli.client import Api
 from shenava_cli.config import Config, load_config
 from shenava_cli.errors import CliError, ExitCode
 from shenava_cli.storage import Endpoints, create_key
-from shenava_cli.transcribe import FORMATS, RENDERERS, Request, progress_bars, transcribe_files
+from shenava_cli.transcribe import FORMATS, Request, output, progress_bars, transcribe_files
 
 app = typer.Typer(help="Speech to text with a Shenava server.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)  # fmt: skip
@@ -121,7 +121,7 @@ def transcribe(
         str, typer.Option("--language", "-l", help="ISO 639-1 code, or auto to detect.")
     ] = "auto",
     formats: Annotated[
-        list[str], typer.Option("--format", "-f", help="srt, vtt, txt, json, csv or all (repeatable).")
+        list[str], typer.Option("--format", "-f", help="srt, vtt, txt, tsv, json, csv or all (repeatable).")
     ] = ["txt"],  # noqa: B006
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")] = Path("."),
     speakers: Annotated[bool, typer.Option("--speakers", help="Label speakers (diarization).")] = False,
@@ -205,7 +205,7 @@ def get(
     fmt: Annotated[
         str | None,
         typer.Option(
-            "--format", "-f", help="srt, vtt, txt, json or csv: the transcript instead of the status."
+            "--format", "-f", help="srt, vtt, txt, tsv, json or csv: the transcript instead of the status."
         ),
     ] = None,
     out_file: Annotated[
@@ -222,9 +222,7 @@ def get(
             job = await api.job(job_id)
             if fmt is None:
                 return job, None
-            if fmt == "csv":
-                return job, await api.csv(job_id)
-            return job, RENDERERS[fmt](await api.transcript(job_id))
+            return job, await output(api, job_id, fmt)
 
     job, text = run(work(), as_json)
     if text is not None:

@@ -109,6 +109,11 @@ class Api:
         found: dict[str, Any] = await self.json("GET", f"/ui/api/jobs/{job_id}/transcript")
         return found
 
+    async def rendered(self, job_id: str, fmt: str) -> str:
+        """The transcript as the server renders it: srt, vtt, txt or tsv."""
+        response = await self.call("GET", f"/ui/api/jobs/{job_id}/transcript", params={"format": fmt})
+        return response.text
+
     async def csv(self, job_id: str) -> str:
         return (await self.call("GET", f"/trd/v3/job/result/{job_id}", params={"format": "csv"})).text
 

@@ -15,16 +15,10 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from shenava_cli.client import FINISHED, Api
 from shenava_cli.errors import CliError, ExitCode
-from shenava_cli.subtitles import to_srt, to_text, to_vtt
 
-FORMATS = ("srt", "vtt", "txt", "json", "csv")
+FORMATS = ("srt", "vtt", "txt", "tsv", "json", "csv")
+SERVER_RENDERED = ("srt", "vtt", "txt", "tsv")  # the server's subtitle renderer, as every client gets it
 POLL_S = 1.0  # how often a waiting job is asked for its state
-RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "srt": to_srt,
-    "vtt": to_vtt,
-    "txt": to_text,
-    "json": lambda t: json.dumps(t, ensure_ascii=False, indent=1) + "\n",
-}
 
 
 @dataclass
@@ -72,12 +66,21 @@ async def wait_for(api: Api, job_id: str, report: Callable[[dict[str, Any]], Non
         await asyncio.sleep(POLL_S)
 
 
+async def output(api: Api, job_id: str, fmt: str) -> str:
+    """The transcript in ``fmt``: subtitles and text as the server renders them, TRD's CSV, or
+    Shenava's JSON (media-time words, confidences, speakers, flags)."""
+    if fmt == "csv":
+        return await api.csv(job_id)
+    if fmt in SERVER_RENDERED:
+        return await api.rendered(job_id, fmt)
+    return json.dumps(await api.transcript(job_id), ensure_ascii=False, indent=1) + "\n"
+
+
 async def write_outputs(api: Api, job_id: str, formats: list[str], target: Path) -> list[str]:
-    """``target`` + ``.<format>`` for each format; the transcript is fetched once."""
-    transcript = await api.transcript(job_id) if set(formats) - {"csv"} else {}
+    """``target`` + ``.<format>`` for each format."""
     written = []
     for fmt in formats:
-        text = await api.csv(job_id) if fmt == "csv" else RENDERERS[fmt](transcript)
+        text = await output(api, job_id, fmt)
         path = target.with_name(f"{target.name}.{fmt}")
         path.write_text(text, encoding="utf-8")
         written.append(str(path))

@@ -15,17 +15,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from functions.api.auth import caller_tenant
 from functions.api.batch_service import DropBatchService
-from functions.common.errors import NotFound, WrongState
+from functions.api.subtitle_responses import SUBTITLE_FORMATS, as_download, subtitle_format
+from functions.common.errors import BadRequest, NotFound, WrongState
 from functions.common.job_index import JobRow
 from functions.common.jobs import JobDocument, JobStatus
 from functions.common.media_store import upload_key
 from functions.common.reasons import public_reason
+from functions.common.render_subtitles import FORMATS
+from functions.common.render_subtitles import render as render_subtitles
 from functions.common.render_trd import control_of, file_progress, render_batch_status
 
 PREFIX = "/ui/api"
@@ -100,11 +103,15 @@ def _time(moment: datetime | None) -> str | None:
 
 
 def _downloads(job: JobDocument) -> list[dict[str, str]]:
-    """The job's results in every format the server renders (the console adds SRT, VTT, TXT);
-    ``suffix`` ends the file name each is saved under."""
+    """The job's results in every format the server renders; ``suffix`` ends the file name each
+    is saved under."""
     if job.status != JobStatus.COMPLETED:
         return []
     found = [
+        ("SRT subtitles", f"{PREFIX}/jobs/{job.id}/transcript?format=srt", ".srt"),
+        ("WebVTT subtitles", f"{PREFIX}/jobs/{job.id}/transcript?format=vtt", ".vtt"),
+        ("Plain text", f"{PREFIX}/jobs/{job.id}/transcript?format=txt", ".txt"),
+        ("Tab-separated (TSV)", f"{PREFIX}/jobs/{job.id}/transcript?format=tsv", ".tsv"),
         ("Transcript (Shenava JSON)", f"{PREFIX}/jobs/{job.id}/transcript", ".json"),
         ("CPqD TRD v3 JSON", f"/trd/v3/job/result/{job.id}", ".trd.json"),
         ("CPqD TRD CSV", f"/trd/v3/job/result/{job.id}?format=csv", ".csv"),
@@ -134,9 +141,15 @@ async def job_summary(request: Request, tenant: Tenant, job_id: str) -> dict[str
     return render_summary(await service(request).get(tenant, job_id))
 
 
-@router.get("/jobs/{job_id}/transcript")
-async def transcript(request: Request, tenant: Tenant, job_id: str) -> dict[str, Any]:
-    """The stored transcript: times in seconds from the media's start, confidences 0..1."""
+@router.get("/jobs/{job_id}/transcript", response_model=None)
+async def transcript(
+    request: Request, tenant: Tenant, job_id: str, format: str = "json"
+) -> dict[str, Any] | Response:
+    """The stored transcript: times in seconds from the media's start, confidences 0..1; or, with
+    ``format`` srt, vtt, txt or tsv, the server's rendering of it as a file."""
+    fmt = subtitle_format(format)
+    if format != "json" and fmt is None:
+        raise BadRequest(f"format is json, {', '.join(SUBTITLE_FORMATS)}")
     svc = service(request)
     job = await svc.get(tenant, job_id)
     if job.status != JobStatus.COMPLETED:
@@ -144,6 +157,8 @@ async def transcript(request: Request, tenant: Tenant, job_id: str) -> dict[str,
     found = await svc.transcript(job)
     if found is None:
         raise NotFound(f"the transcript of the job {job_id} is no longer stored")
+    if fmt is not None:
+        return as_download(Response(render_subtitles(found, fmt), media_type=FORMATS[fmt]), job, fmt)
     return found.model_dump(mode="json")
 
 

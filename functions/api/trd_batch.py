@@ -17,9 +17,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from functions.api.auth import caller_tenant
 from functions.api.batch_service import DropBatchService
 from functions.api.poll_cache import JSON, encode_json, job_response
+from functions.api.subtitle_responses import SUBTITLE_FORMATS, as_download
 from functions.common.batch_status import render_batch_totals
 from functions.common.errors import Unprocessable
 from functions.common.jobs import JobDocument, JobStatus
+from functions.common.render_subtitles import FORMATS
+from functions.common.render_subtitles import render as render_subtitles
 from functions.common.render_trd import (
     render_batch_result,
     render_batch_status,
@@ -32,8 +35,8 @@ from functions.common.transcript import Transcript
 PREFIX = "/trd"
 router = APIRouter(prefix=PREFIX, tags=["CPqD TRD batch (drop folder)"])
 Tenant = Annotated[str, Depends(caller_tenant)]
-BATCH_FORMATS = ("json", "csv", "json-array")
-FILE_FORMATS = ("json", "csv")
+BATCH_FORMATS = ("json", "csv", "json-array", *SUBTITLE_FORMATS)
+FILE_FORMATS = ("json", "csv", *SUBTITLE_FORMATS)
 
 
 def service(request: Request) -> DropBatchService:
@@ -160,10 +163,21 @@ async def result_file(request: Request, tenant: Tenant, job_id: str, format: str
 
     async def render() -> dict[str, Any] | str:
         transcript = await _transcript(svc, job)
+        if chosen in SUBTITLE_FORMATS:
+            return _subtitles(job, transcript, chosen)
         return render_csv(job, transcript) if chosen == "csv" else render_batch_result(job, transcript)
 
+    if chosen in SUBTITLE_FORMATS:
+        answer = await job_response(request, polled, f"trd-batch-result-{chosen}", render, FORMATS[chosen])
+        return as_download(answer, job, chosen)
     media_type = "text/csv; charset=utf-8" if chosen == "csv" else JSON
     return await job_response(request, polled, f"trd-batch-result-{chosen}", render, media_type)
+
+
+def _subtitles(job: JobDocument, transcript: Transcript | None, fmt: str) -> str:
+    """A file's subtitles; before it is recognised, the format's empty file (as the CSV's header)."""
+    empty = Transcript(job_id=job.id, language="", duration=0.0, channels=1, segments=())
+    return render_subtitles(transcript or empty, fmt)
 
 
 @router.get("/transcription/result/batch/{batch}", summary="A batch's results as a ZIP", response_model=None)
@@ -184,6 +198,8 @@ async def result_batch(request: Request, tenant: Tenant, batch: str, format: str
                     archive.writestr(
                         name, json.dumps(render_batch_result(job, transcript), ensure_ascii=False)
                     )
+                elif format in SUBTITLE_FORMATS:
+                    archive.writestr(name, _subtitles(job, transcript, format))
                 else:
                     archive.writestr(name, render_csv(job, transcript))
     headers = {"Content-Disposition": f'attachment; filename="{batch}-{format}.zip"'}

@@ -24,6 +24,7 @@ from functions.api.admission import rate_limiter
 from functions.api.auth import caller_tenant
 from functions.api.poll_cache import JSON, encode_json, job_response
 from functions.api.service import JobQuery, JobService, Submission
+from functions.api.subtitle_responses import SUBTITLE_FORMATS, as_download, subtitle_format
 from functions.api.trd_config import parse_config, recognition_options
 from functions.api.uploads import spool_upload
 from functions.common.bootstrap import Deps
@@ -44,6 +45,8 @@ from functions.common.job_index import JobRow
 from functions.common.jobs import JobDocument, JobStatus
 from functions.common.probe import probe
 from functions.common.reasons import public_reason
+from functions.common.render_subtitles import FORMATS
+from functions.common.render_subtitles import render as render_subtitles
 from functions.common.render_trd import render_csv, render_job, render_segments
 from functions.common.transcript import Transcript
 
@@ -208,20 +211,30 @@ async def _job_with_segments(svc: JobService, job: JobDocument) -> dict[str, Any
     return {"job": render_job(job), "segments": render_segments(job, transcript) if transcript else []}
 
 
-@router.get("/job/result/{job_id}", summary="A finished job's result, as JSON or CSV", response_model=None)
+@router.get(
+    "/job/result/{job_id}",
+    summary="A finished job's result: JSON, CSV, or subtitles and plain text (srt, vtt, txt, tsv)",
+    response_model=None,
+)
 async def result(request: Request, tenant: Tenant, job_id: str, format: str = "json") -> Response:
     svc = service(request)
     polled = await svc.poll(tenant, job_id)
-    if format not in {"json", "csv"}:
-        raise Unprocessable("format is json or csv")
+    subtitles = subtitle_format(format)
+    if format not in {"json", "csv"} and subtitles is None:
+        raise Unprocessable(f"format is json, csv, {', '.join(SUBTITLE_FORMATS)}")
     job = polled.job
 
     async def render() -> dict[str, Any] | str:
         transcript = await _finished_transcript(svc, job)
+        if subtitles is not None:
+            return render_subtitles(transcript, subtitles)
         if format == "json":
             return {"job": render_job(job), "segments": render_segments(job, transcript)}
         return render_csv(job, transcript)
 
+    if subtitles is not None:
+        answer = await job_response(request, polled, f"trd-result-{subtitles}", render, FORMATS[subtitles])
+        return as_download(answer, job, subtitles)
     media_type = JSON if format == "json" else "text/csv; charset=utf-8"
     return await job_response(request, polled, f"trd-result-{format}", render, media_type)
 

@@ -14,13 +14,16 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from functions.api.auth import caller_tenant
-from functions.api.poll_cache import JSON, encode_json, job_response
+from functions.api.poll_cache import JSON, PolledJob, encode_json, job_response
 from functions.api.service import JobService, Submission
+from functions.api.subtitle_responses import SUBTITLE_FORMATS, as_download, subtitle_format
 from functions.api.uploads import spool_body, spool_upload
 from functions.common.callbacks import Registration
-from functions.common.errors import BadRequest, NotFound, UnsupportedMediaType
+from functions.common.errors import BadRequest, NotFound, UnsupportedMediaType, WrongState
 from functions.common.jobs import JobStatus, RecognitionOptions, WatsonCallback
 from functions.common.languages import language_of_model
+from functions.common.render_subtitles import FORMATS
+from functions.common.render_subtitles import render as render_subtitles
 from functions.common.render_watson import iso_ms, render_results, render_status, render_status_row
 
 PREFIX = "/v1"
@@ -177,9 +180,15 @@ async def list_recognitions(request: Request, tenant: Tenant) -> Response:
 @router.get(
     "/recognitions/{job_id}", summary="A job's status, with results when completed", response_model=None
 )
-async def get_recognition(request: Request, tenant: Tenant, job_id: str) -> Response:
+async def get_recognition(
+    request: Request, tenant: Tenant, job_id: str, format: str | None = None
+) -> Response:
+    """``format`` (Shenava's addition: srt, vtt, txt, tsv) answers a completed job's transcript as
+    that file instead of the status; without it, Watson's own answer."""
     svc = service(request)
     polled = await svc.poll(tenant, job_id)
+    if format is not None:
+        return await _recognition_file(request, svc, polled, format)
 
     async def render() -> dict[str, Any]:
         job = polled.job
@@ -191,6 +200,26 @@ async def get_recognition(request: Request, tenant: Tenant, job_id: str) -> Resp
         return body
 
     return await job_response(request, polled, "watson", render)
+
+
+async def _recognition_file(request: Request, svc: JobService, polled: PolledJob, given: str) -> Response:
+    fmt = subtitle_format(given)
+    if fmt is None:
+        raise BadRequest(f"format is one of {', '.join(SUBTITLE_FORMATS)} (or none, for the status)")
+    job = polled.job
+    if job.status != JobStatus.COMPLETED:
+        raise WrongState(
+            f"the job {job.id} is {render_status(job)['status']}; only a completed job has a {fmt}"
+        )
+
+    async def render() -> str:
+        transcript = await svc.transcript(job)
+        if transcript is None:
+            raise NotFound(f"the results of the job {job.id} are no longer stored")
+        return render_subtitles(transcript, fmt)
+
+    answer = await job_response(request, polled, f"watson-{fmt}", render, FORMATS[fmt])
+    return as_download(answer, job, fmt)
 
 
 @router.delete("/recognitions/{job_id}", status_code=204, summary="Delete a job and its results")

@@ -1,17 +1,23 @@
 // One job: its state while it runs (progress), then the transcript next to an audio player.
 // Click a word (or a segment's time) to play from there; the word being spoken is highlighted;
 // speakers have colours, low-confidence words are shaded, quality flags are shown; downloads in
-// every format the server renders, plus SRT/VTT/TXT rendered here (subtitles.js).
+// every format the server renders (subtitles too: one renderer on the server for every client).
 
 import { ApiError, blob, get, post } from "./api.js";
 import { clear, clock, h, message, percent, progressBar, saveBlob, statusBadge, when } from "./dom.js";
-import { speakerOf, toSrt, toText, toVtt } from "./subtitles.js";
 
 const REFRESH_MS = 2000;
 const LOW_CONFIDENCE = 0.5;
 const FLAG_LABELS = {
   repetition: "repetition", low_confidence: "low confidence", broken_text: "broken text", no_speech: "no speech",
 };
+
+// The speaker's name as shown: a bare number (TRD's speakers) reads "Speaker 2"; a stereo file's
+// channel when no speaker is known (as the server's subtitles label them).
+function speakerOf(segment, channels) {
+  if (segment.speaker) return /^\d+$/.test(segment.speaker) ? `Speaker ${segment.speaker}` : segment.speaker;
+  return channels > 1 ? `Channel ${segment.channel + 1}` : "";
+}
 
 function meta(job) {
   const rows = [
@@ -29,22 +35,15 @@ function baseName(job) {
   return (job.filename || job.id).replace(/\.[^.]+$/, "");
 }
 
-function downloads(job, transcript) {
+function downloads(job) {
   const base = baseName(job);
-  const local = [
-    ["SRT subtitles", "srt", "application/x-subrip", toSrt],
-    ["WebVTT subtitles", "vtt", "text/vtt", toVtt],
-    ["Plain text", "txt", "text/plain", toText],
-  ].map(([label, ext, type, render]) => h("li", {}, h("button", { type: "button", dataset: { format: ext },
-    onclick: () => saveBlob(new Blob([render(transcript)], { type: `${type};charset=utf-8` }), `${base}.${ext}`) },
-  label)));
   const served = job.downloads.map((d) => h("li", {}, h("button", { type: "button",
     dataset: { format: d.suffix }, onclick: async (event) => {
       event.target.disabled = true;
       try { saveBlob(await blob(d.path), `${base}${d.suffix}`); } finally { event.target.disabled = false; }
     } }, d.label)));
   return h("section.downloads", { "aria-labelledby": "downloads-title" },
-    h("h2", { id: "downloads-title" }, "Download"), h("ul", {}, local, served));
+    h("h2", { id: "downloads-title" }, "Download"), h("ul", {}, served));
 }
 
 function speakerIndex(transcript) {
@@ -169,7 +168,7 @@ function transcriptView(root, job, transcript, cleanup) {
       h("p.hint", {}, "Click a word to play from it. Keys: k or space play/pause, j/l 5 s back/forward."),
       h("label.check", {}, follow, "Follow playback"), legend,
       h("p.hint", {}, h("span.w.low", {}, "shaded"), " words: confidence under 50%."),
-      downloads(job, transcript)),
+      downloads(job)),
     segments));
   loadMedia(audio, job, status);
 }
