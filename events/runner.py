@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -89,36 +89,46 @@ class Runner(Generic[D]):
 
     async def run(self, stop: asyncio.Event | None = None, burst: bool = False) -> None:
         stop = stop or asyncio.Event()
-        stream = self.deps.settings.stream_name
         subs = [await self._subscribe(consumer) for consumer in self.spec.consumers]
         doorbell = asyncio.Event()
-        rings = []
-        if len(subs) > 1:
-            subjects = dict.fromkeys(s for c in self.spec.consumers for s in c.subjects)
-            rings = [await self.nc.subscribe(s, cb=_ring(doorbell)) for s in subjects]
-        advisories = [
-            await self.nc.subscribe(ADVISORY.format(stream=stream, consumer=c.durable), cb=self._on_advisory)
-            for c in self.spec.consumers
-        ]
+        listening = await self._listen(doorbell, ordered=len(subs) > 1)
         self.running = True
         try:
             while not stop.is_set():
-                try:
-                    await self._report_pending()
-                    msg = await (self._next_of_many(subs, doorbell) if rings else self._next(subs[0]))
-                    if msg is not None:
-                        await self.process(msg)
-                    elif burst and await self._drained():
-                        return
-                except (NatsError, OSError) as exc:  # the bus is away: wait for the reconnect
-                    log.warning("the event bus is unavailable, waiting: %r", exc)
-                    await asyncio.sleep(BUS_RETRY_S)
+                if await self._step(subs, doorbell, burst):
+                    return
         finally:
             self.running = False
-            for subscription in [*advisories, *rings]:
+            for subscription in [*listening, *subs]:
                 await subscription.unsubscribe()
-            for sub in subs:
-                await sub.unsubscribe()
+
+    async def _listen(self, doorbell: asyncio.Event, ordered: bool) -> list[Any]:
+        """The advisories of the function's consumers, and the doorbell when it has several."""
+        stream = self.deps.settings.stream_name
+        subscriptions = [
+            await self.nc.subscribe(ADVISORY.format(stream=stream, consumer=c.durable), cb=self._on_advisory)
+            for c in self.spec.consumers
+        ]
+        if ordered:
+            subjects = dict.fromkeys(s for c in self.spec.consumers for s in c.subjects)
+            subscriptions += [await self.nc.subscribe(s, cb=_ring(doorbell)) for s in subjects]
+        return subscriptions
+
+    async def _step(
+        self, subs: list[JetStreamContext.PullSubscription], doorbell: asyncio.Event, burst: bool
+    ) -> bool:
+        """One message handled, or a wait; True when a burst worker has nothing left."""
+        try:
+            await self._report_pending()
+            msg = await (self._next_of_many(subs, doorbell) if len(subs) > 1 else self._next(subs[0]))
+            if msg is not None:
+                await self.process(msg)
+            elif burst and await self._drained():
+                return True
+        except (NatsError, OSError) as exc:  # the bus is away: wait for the reconnect
+            log.warning("the event bus is unavailable, waiting: %r", exc)
+            await asyncio.sleep(BUS_RETRY_S)
+        return False
 
     async def _next(self, sub: JetStreamContext.PullSubscription, wait: float = FETCH_WAIT_S) -> Msg | None:
         try:
