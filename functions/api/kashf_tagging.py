@@ -3,7 +3,8 @@
 Each is a tagging request for the train function (``KashfRuns``): with ``wait`` true (the default)
 the answer is the result, unless ``kashf_wait_timeout_s`` passes first; then, or with ``wait``
 false, it is ``{"state": "processing", "request_id": …}`` and an identical call later answers the
-result. ``tree_based`` is accepted: every Kashf model here is a tree ensemble (LightGBM).
+result. ``tree_based`` is accepted and not used: training has already chosen, per dataset, between
+LightGBM and a linear model by cross-validation (``functions/train/learner.py``).
 """
 
 from __future__ import annotations

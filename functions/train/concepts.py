@@ -23,7 +23,8 @@ from numpy.typing import NDArray
 from functions.common.concepts import Matrix
 from functions.common.datasets import DatasetType, Item
 from functions.common.text_features import TextFeaturizer
-from functions.train.learner import TagRun, train_tag
+from functions.train import learner
+from functions.train.learner import DatasetRuns
 
 
 @functools.cache
@@ -71,9 +72,7 @@ def vector_matrix(vectors: list[str]) -> NDArray[np.float32]:
 
 def train_tags(
     features: Matrix, item_ids: list[int], labels: dict[int, dict[int, bool]], seed: int = 0
-) -> dict[int, TagRun]:
-    """One model per tag (``labels``: tag id → item id → positive), CPU-bound: run it off the loop."""
-    return {
-        tag_id: train_tag(tag_id, features, item_ids, tag_labels, seed=seed)
-        for tag_id, tag_labels in labels.items()
-    }
+) -> DatasetRuns:
+    """One model per tag (``labels``: tag id → item id → positive), the learner chosen for the
+    dataset by cross-validation (``learner``). CPU-bound: run it off the loop."""
+    return learner.train_tags(features, item_ids, labels, seed=seed)

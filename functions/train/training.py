@@ -34,7 +34,7 @@ from functions.common.datasets import (
 )
 from functions.train import concepts
 from functions.train.features.image import FeatureError
-from functions.train.learner import TagRun, macro
+from functions.train.learner import DatasetRuns, TagRun, macro
 from functions.train.media import read_media
 
 log = logging.getLogger("shenava.train")
@@ -64,7 +64,9 @@ async def train(event: DatasetTrainRequested, deps: Deps) -> None:
     features = await _training_features(dataset, items, repo, deps, event.tenant)
     usable = set(features.ids)
     labels = {tag_id: {i: v for i, v in found.items() if i in usable} for tag_id, found in labels.items()}
-    runs = await asyncio.to_thread(concepts.train_tags, features.matrix, features.ids, labels)
+    trained = await asyncio.to_thread(concepts.train_tags, features.matrix, features.ids, labels)
+    _log_choice(event, trained)
+    runs = trained.runs
     models = {tag_id: run.model for tag_id, run in runs.items()}
     bundle = Bundle(kind=dataset.type, featurizer=features.featurizer, models=models)
     probabilities = await asyncio.to_thread(bundle.probabilities, features.matrix)
@@ -83,6 +85,15 @@ async def train(event: DatasetTrainRequested, deps: Deps) -> None:
     await repo.change(event.tenant, event.dataset, _trained(event.run_id, runs, now))
     await repo.mark_processed(event.tenant, event.dataset, usable, now)
     log.info("trained %s/%s run %s on %d items", event.tenant, event.dataset, event.run_id, len(usable))
+
+
+def _log_choice(event: DatasetTrainRequested, trained: DatasetRuns) -> None:
+    if trained.learner is not None:
+        scores = {learner: round(value, 4) for learner, value in trained.brier.items()}
+        log.info(
+            "%s/%s run %s: %s chosen (mean out-of-fold Brier score %s)",
+            event.tenant, event.dataset, event.run_id, trained.learner, scores,
+        )  # fmt: skip
 
 
 def _labels(dataset: Dataset, items: list[Item]) -> Labels:

@@ -70,9 +70,10 @@ async def test_text_concepts_learned_from_reports_tag_held_out_texts(kashf: Kash
     assert info["report_count"] == len(reports)
     by_title = {tag["title"]: tag for tag in info["tags"]}
     assert set(by_title) == set(labels)
+    assert len({tag["model"] for tag in by_title.values()}) == 1  # one learner for the dataset
     for tag in by_title.values():
         assert tag["reports"] == len(train)
-        assert tag["model"] == "lightgbm"
+        assert tag["model"] in ("lightgbm", "linear")
         assert 0 <= tag["evaluation"]["f1"] <= 100
     assert info["evaluation"]["f1"] > 100 * MIN_MACRO_F1 / 2  # out-of-fold, on the training split
 
