@@ -5,6 +5,8 @@ their control state (IDLE / RUNNING / PAUSED) and that a reset makes a new job o
 
 from __future__ import annotations
 
+import asyncio
+
 from events.models import Event, JobQueued, ObjectCreated
 from functions.api.service import JobService, rerun_of
 from functions.common.batch_status import BatchTotals
@@ -107,7 +109,7 @@ class DropBatchService(JobService):
         totals = (await self.polls.index.snapshot(tenant)).batches.get(batch)
         if totals is None:
             raise NotFound(f"no files in the batch {batch!r}")
-        running = [await self.polls.job(tenant, job_id) for job_id in totals.running]
+        running = await asyncio.gather(*(self.polls.job(tenant, job_id) for job_id in totals.running))
         return totals, [polled.job for polled in running if polled is not None]
 
     async def batch_jobs(self, tenant: str, batch: str) -> list[JobDocument]:

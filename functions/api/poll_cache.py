@@ -20,6 +20,7 @@ per job version: a finished job's response is computed once and then only compar
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -83,22 +84,39 @@ class PollCache:
         self._jobs: OrderedDict[str, PolledJob] = OrderedDict()
         self._transcripts: OrderedDict[str, Transcript] = OrderedDict()
         self._renders: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._reading: dict[str, asyncio.Future[PolledJob | None]] = {}
+        self._writes = 0  # writes this process made: a read that spans one keeps nothing
         self.index = IndexView(state, max_age_s, clock)
 
     def observe(self, key: str, doc: Document | None, etag: str) -> None:
         """A write through this process: a job (or its transcript) is read again next time, an
         index shard taken in by the view."""
+        self._writes += 1
         self._jobs.pop(key, None)
+        self._reading.pop(key, None)
         self._transcripts.pop(key, None)
         self.index.observe(key, doc, etag)
 
     async def job(self, tenant: str, job_id: str) -> PolledJob | None:
+        """The job as read at most ``max_age_s`` ago; polls that miss together share one read."""
         key = job_key(tenant, job_id)
         known = self._jobs.get(key)
-        now = self._clock()
-        if known is not None and now - known.read_at < self._max_age_s:
+        if known is not None and self._clock() - known.read_at < self._max_age_s:
             self._jobs.move_to_end(key)
             return known
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = self._reading[key] = asyncio.ensure_future(self._read(key, known))
+
+            def done(finished: asyncio.Future[PolledJob | None]) -> None:
+                if self._reading.get(key) is finished:
+                    del self._reading[key]
+
+            reading.add_done_callback(done)
+        return await asyncio.shield(reading)
+
+    async def _read(self, key: str, known: PolledJob | None) -> PolledJob | None:
+        writes, now = self._writes, self._clock()
         found = await self._state.get(key)
         if found is None:
             self._jobs.pop(key, None)
@@ -108,10 +126,11 @@ class PollCache:
             known.read_at = now  # unchanged: keep what was rendered from it
             return known
         polled = PolledJob(JobDocument.model_validate(doc), etag, now)
-        self._jobs[key] = polled
-        self._jobs.move_to_end(key)
-        while len(self._jobs) > JOBS:
-            self._jobs.popitem(last=False)
+        if writes == self._writes:  # else this process wrote meanwhile: the next poll reads again
+            self._jobs[key] = polled
+            self._jobs.move_to_end(key)
+            while len(self._jobs) > JOBS:
+                self._jobs.popitem(last=False)
         return polled
 
     async def transcript(self, tenant: str, job_id: str, completed: bool) -> Transcript | None:

@@ -4,6 +4,7 @@ test's (``create_app(monotonic=…)``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from functions.api.app import create_app
+from functions.api.poll_cache import PollCache
 from functions.common.apikeys import create_key, key_hash
 from functions.common.batch_status import render_batch_status
 from functions.common.jobs import (
@@ -312,3 +314,12 @@ async def test_after_a_change_elsewhere_only_that_index_shard_is_read_again(api:
     api.wait_max_age()
     assert (await api.get("/v1/recognitions")).json()["recognitions"][0]["status"] == "failed"
     assert api.state.reads["index"] == before + 1
+
+
+async def test_polls_that_miss_together_share_one_read() -> None:
+    state, clock = CountingStore(), MonotonicClock()
+    polls = PollCache(state, max_age_s=1.0, clock=clock)
+    polled = job(JobStatus.QUEUED)
+    await JobRepository(state).create(polled)
+    found = await asyncio.gather(*(polls.job("acme", polled.id) for _ in range(8)))
+    assert {f.job.id for f in found if f is not None} == {polled.id} and state.reads["jobs"] == 1
