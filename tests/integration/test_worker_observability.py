@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -53,7 +54,7 @@ async def test_a_worker_reports_health_outcomes_latency_and_pending(deps: Deps) 
     recorder = Recorder("poison")  # fails every event: one handled outcome would need another behaviour
     spec = FunctionSpec(SPEC, recorder.handle, recorder.on_failure)
     port, stop = deps.settings.metrics_port, asyncio.Event()
-    fields = {
+    fields: dict[str, Any] = {
         "state": deps.state,
         "media": deps.media,
         "http": deps.http,

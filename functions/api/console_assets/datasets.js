@@ -12,12 +12,13 @@ export function renderList(root) {
   get("/api/list_datasets/").then((found) => {
     if (!found.length) { clear(body, message("info", "No Kashf datasets yet (POST /api/create_dataset/).")); return; }
     clear(body, h("div.scroll", {}, h("table", {},
-      h("thead", {}, h("tr", {}, ["Dataset", "Type", "State", "Tags", "Reports", "F1", "Trained"].map(
+      h("thead", {}, h("tr", {}, ["Dataset", "Type", "State", "Tags", "Reports", "Precision / recall", "Trained"].map(
         (t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, found.map((d) => h("tr", {},
         h("td", {}, h("a", { href: `#/dataset/${encodeURIComponent(d.slug)}` }, d.title || d.slug)),
         h("td", {}, d.type), h("td", {}, d.state), h("td", {}, d.tag_count), h("td", {}, d.report_count),
-        h("td", {}, d.evaluation?.f1 ?? "—"), h("td", {}, when(d.trained_at))))))));
+        h("td", {}, d.evaluation ? `${d.evaluation.precision} / ${d.evaluation.recall}` : "—"),
+        h("td", {}, when(d.trained_at))))))));
   }).catch((err) => clear(body, message("error", err.message)));
   return () => {};
 }
