@@ -97,6 +97,22 @@ class JobStopped(JobEvent):
     type: Literal["job.stopped"] = "job.stopped"
 
 
+class DeliveryReplayRequested(JobEvent):
+    """Send a job's webhook deliveries again (``delivery_ids``; empty: every one not delivered), a
+    new attempt each with the same ``webhook-id``. ``replay_id`` names the request: notify carries
+    it out once, however often the event arrives."""
+
+    type: Literal["job.replay.requested"] = "job.replay.requested"
+    replay_id: str
+    delivery_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def for_replay(cls, tenant: str, job_id: str, replay_id: str, delivery_ids: tuple[str, ...]) -> Self:
+        kind = cls.model_fields["type"].default
+        return cls(id=f"{job_id}.{kind}.{replay_id}", tenant=tenant, job_id=job_id, replay_id=replay_id,
+                   delivery_ids=delivery_ids)  # fmt: skip
+
+
 class DatasetEvent(Event):
     """Work on a Kashf dataset. ``run_id`` names the request: a redelivered event repeats the same run."""
 
@@ -152,6 +168,7 @@ AnyEvent = Annotated[
     | JobCompleted
     | JobFailed
     | JobStopped
+    | DeliveryReplayRequested
     | DatasetTrainRequested
     | DatasetRetagRequested
     | DatasetExportRequested

@@ -14,6 +14,7 @@ from events.models import (
     DatasetRetagRequested,
     DatasetTrainRequested,
     DatasetWorkDone,
+    DeliveryReplayRequested,
     JobCompleted,
     JobDiarized,
     JobFailed,
@@ -33,6 +34,7 @@ JOB_DIARIZED = JobDiarized.subject_of()
 JOB_COMPLETED = JobCompleted.subject_of()
 JOB_FAILED = JobFailed.subject_of()
 JOB_STOPPED = JobStopped.subject_of()
+DELIVERY_REPLAY = DeliveryReplayRequested.subject_of()
 DATASET_TRAIN = DatasetTrainRequested.subject_of()
 DATASET_RETAG = DatasetRetagRequested.subject_of()
 DATASET_EXPORT = DatasetExportRequested.subject_of()
@@ -67,7 +69,7 @@ TRANSCRIBE = ConsumerSpec("transcribe", (JOB_QUEUED,))
 TRANSCRIBE_LOW = ConsumerSpec("transcribe-low", (JOB_QUEUED_LOW,))
 TRANSCRIBE_ORDER = (TRANSCRIBE_STARTED, TRANSCRIBE_HIGH, TRANSCRIBE, TRANSCRIBE_LOW)
 TRANSCRIBE_QUEUES = (TRANSCRIBE_HIGH, TRANSCRIBE, TRANSCRIBE_LOW)
-NOTIFY = ConsumerSpec("notify", (JOB_STARTED, JOB_COMPLETED, JOB_FAILED, JOB_STOPPED))
+NOTIFY = ConsumerSpec("notify", (JOB_STARTED, JOB_COMPLETED, JOB_FAILED, JOB_STOPPED, DELIVERY_REPLAY))
 # train reads tagging requests first (a caller may be waiting on them), then the long dataset work.
 TRAIN_TAGGING = ConsumerSpec("train-tagging", (DATASET_TAGGING,))
 TRAIN = ConsumerSpec("train", (DATASET_TRAIN, DATASET_RETAG, DATASET_EXPORT, DATASET_IMPORT))

@@ -1,8 +1,8 @@
 """A real webhook receiver on loopback, as a subscriber would write one (aiohttp).
 
 It answers Watson's challenge GET (checking its signature), records every POSTed notification
-with its signature, and can misbehave on purpose: echo a wrong challenge, answer slowly, or be
-down (its socket closed) for a while.
+with its signature and headers, and can misbehave on purpose: echo a wrong challenge, answer
+slowly, answer with another status (410 Gone), or be down (its socket closed) for a while.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ ALPHANUMERIC = re.compile(r"^[A-Za-z0-9]+$")
 class Received:
     body: bytes
     signature: str | None
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
 
     @property
     def json(self) -> dict[str, Any]:
@@ -35,6 +36,7 @@ class Received:
 class Receiver:
     secret: str | None = None
     mode: str = "ok"  # ok | wrong | slow
+    status: int = 200  # what a notification POST is answered with (410: "gone, stop sending")
     slow_s: float = 8.0
     port: int = 0
     challenges: list[dict[str, str]] = field(default_factory=list)
@@ -90,10 +92,11 @@ class Receiver:
         return web.Response(text=challenge, content_type="text/plain")
 
     async def _notify(self, request: web.Request) -> web.Response:
-        received = Received(await request.read(), request.headers.get("X-Callback-Signature"))
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        received = Received(await request.read(), request.headers.get("X-Callback-Signature"), headers)
         self.all_notifications.append(received)
         await self.notifications.put(received)
-        return web.Response(text="ok")
+        return web.Response(status=self.status, text="ok")
 
     async def next(self, timeout: float) -> Received:
         return await asyncio.wait_for(self.notifications.get(), timeout)

@@ -14,7 +14,18 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from functions.api import console, console_api, harf, kashf, limits, poll_cache, trd_batch, trd_v3, watson
+from functions.api import (
+    console,
+    console_api,
+    harf,
+    kashf,
+    limits,
+    poll_cache,
+    trd_batch,
+    trd_v3,
+    watson,
+    webhooks,
+)
 from functions.common.bootstrap import Deps, bootstrap
 from functions.common.errors import ApiError, DomainError, Invalid, Missing, WrongState
 from functions.common.settings import Settings
@@ -134,6 +145,7 @@ def create_app(
     app.include_router(harf.router)
     app.include_router(kashf.router)
     app.include_router(console_api.router)
+    app.include_router(webhooks.router)
     app.include_router(console.router)
 
     @app.middleware("http")

@@ -1,6 +1,8 @@
 """API keys: stored only as sha256 hashes (``keys/<hash>.json``), each mapped to one tenant.
 
-``python -m functions.common.apikeys create --tenant acme`` prints a new key once.
+``python -m functions.common.apikeys create --tenant acme`` prints a new key once;
+``webhook-secret --tenant acme [--rotate]`` prints (or rotates) the tenant's Standard Webhooks
+``whsec_`` secret, ``callback-secret`` sets the one TRD callbacks are signed with.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import hashlib
 import re
 import secrets
+import sys
 from dataclasses import dataclass
 
 from functions.common.clock import utcnow
@@ -82,6 +85,18 @@ async def _set_callback_secret(tenant: str, secret: str) -> None:
     print(f"notifications to {tenant}'s callback_urls are now signed (X-Callback-Signature)")
 
 
+async def _webhook_secret(tenant: str, rotate: bool) -> None:
+    from functions.common.bootstrap import bootstrap
+    from functions.common.webhook_secrets import ROTATION_GRACE, WebhookSecrets
+
+    async with bootstrap(load_settings()) as deps:
+        secrets_ = WebhookSecrets(deps.state, deps.secrets)
+        print(await secrets_.rotate(tenant) if rotate else await secrets_.current(tenant))
+    if rotate:
+        hours = ROTATION_GRACE.total_seconds() / 3600
+        print(f"the previous secret signs too for {hours:g} hours", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m functions.common.apikeys")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,9 +106,16 @@ def main() -> None:
     secret = sub.add_parser("callback-secret", help="sign a tenant's TRD callback_urls notifications")
     secret.add_argument("--tenant", required=True)
     secret.add_argument("--secret", required=True)
+    webhook = sub.add_parser(
+        "webhook-secret", help="print a tenant's Standard Webhooks secret (whsec_…), made if it has none"
+    )
+    webhook.add_argument("--tenant", required=True)
+    webhook.add_argument("--rotate", action="store_true", help="make a new one (the old one signs for a day)")
     args = parser.parse_args()
     if args.command == "create":
         asyncio.run(_create_from_cli(args.tenant, args.name))
+    elif args.command == "webhook-secret":
+        asyncio.run(_webhook_secret(args.tenant, args.rotate))
     else:
         asyncio.run(_set_callback_secret(args.tenant, args.secret))
 

@@ -17,6 +17,7 @@ from enum import StrEnum
 import httpx
 
 from functions.common.clock import utcnow
+from functions.common.delivery_log import DeliveryLog
 from functions.common.errors import BadRequest, OutboundRefused
 from functions.common.outbound import OutboundPolicy, check_target, check_url
 from functions.common.secrets import SecretBox
@@ -75,9 +76,11 @@ class CallbackRegistry:
     ) -> Registration:
         validate_callback_url(url)
         existing = await self.find(tenant, url)
-        if existing is not None and existing.secret == secret:
+        if existing is not None and existing.secret == secret and not await self._disabled(tenant, url):
             return Registration.ALREADY
         await challenge(url, secret, http, timeout_s)
+        # It answered the challenge: a URL disabled by a 410 Gone is wanted again.
+        await DeliveryLog(self._store).enable(tenant, url)
         doc = {
             "url": url,
             "secret": self._box.seal(secret) if secret else None,
@@ -85,6 +88,9 @@ class CallbackRegistry:
         }
         await self._store.put(callback_key(tenant, url), doc)
         return Registration.ALREADY if existing else Registration.CREATED
+
+    async def _disabled(self, tenant: str, url: str) -> bool:
+        return await DeliveryLog(self._store).disabled(tenant, url) is not None
 
     async def unregister(self, tenant: str, url: str) -> bool:
         key = callback_key(tenant, url)

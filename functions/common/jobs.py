@@ -114,10 +114,23 @@ class WatsonCallback(BaseModel):
     user_token: str = ""
 
 
+class OpenAIRequest(BaseModel):
+    """What an OpenAI-compatible request asked for beyond the recognition (``/v1/audio``)."""
+
+    task: str = "transcribe"  # or "translate" (into English)
+    response_format: str = "json"  # json | text | srt | verbose_json | vtt
+    timestamp_granularities: list[str] = Field(default_factory=lambda: ["segment"])
+    temperature: float = 0.0
+    callback_url: str = ""  # async mode: notified when the job ends (Standard Webhooks payload)
+
+
 class DeliveryAttempt(BaseModel):
     at: datetime
     status_code: int | None = None
     error: str = ""
+    latency_ms: float | None = None  # from sending the request to its answer (None: none came)
+    next_retry_at: datetime | None = None  # when the schedule tries again (None: it does not)
+    replay: str = ""  # the replay request that made this attempt ("": the retry schedule)
 
 
 class Delivery(BaseModel):
@@ -128,6 +141,9 @@ class Delivery(BaseModel):
     delivered: bool = False
     given_up: bool = False
     attempts: list[DeliveryAttempt] = Field(default_factory=list)
+    webhook_id: str = ""  # Standard Webhooks' webhook-id: the same on every attempt and replay
+    dialect: str = ""  # watson | trd | openai: whose body and signature it carries
+    replays: list[str] = Field(default_factory=list)  # replay requests already carried out
 
 
 class JobDocument(BaseModel):
@@ -154,6 +170,7 @@ class JobDocument(BaseModel):
     options: RecognitionOptions = Field(default_factory=RecognitionOptions)
     callback: WatsonCallback | None = None
     callback_urls: list[str] = Field(default_factory=list)
+    openai: OpenAIRequest | None = None  # a job sent through the OpenAI-compatible API
     config: dict[str, Any] = Field(default_factory=dict)  # the TRD configuration, as honoured
     deliveries: dict[str, Delivery] = Field(default_factory=dict)
     failure_reason: str = ""

@@ -105,9 +105,10 @@ class Settings(BaseSettings):
     # Webhooks
     callback_challenge_timeout_s: float = 5.0
     callback_timeout_s: float = 10.0
-    # Delays between notification attempts: exponential, about 9 hours in all by default.
+    # Delays between notification attempts: Standard Webhooks' example schedule (5 s, 5 min, 30 min,
+    # 2 h, 5 h, 10 h, 14 h, 20 h, 24 h: ten attempts over about three days), each ±10 % jitter.
     notify_backoff_s: list[float] = Field(
-        default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0]
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0]
     )
 
     # Results

@@ -1,39 +1,58 @@
-"""notify: job lifecycle events → signed webhook deliveries, retried with backoff.
+"""notify: job lifecycle events → signed webhook deliveries, retried on Standard Webhooks' schedule.
 
-For each event, the notifications the job asked for are computed (Watson: its registered
-callback URL and subscribed events). Each one is delivered at most once: the job document
-records every attempt, and a delivery already marked delivered is never sent again, so a
-redelivered event sends no second webhook. Undelivered ones raise ``RetryableError``: the
-runner naks with the notify backoff (hours in all by default). Each notification fails alone: a
-URL that cannot even be sent to (malformed, refused by the outbound guard) is one failed
-attempt of its own delivery, and the job's other notifications are still sent.
-``callback_failure_reason`` says what failed from the first failed attempt on, updated after
-every attempt (and when attempts run out); it is cleared once nothing is left failing.
+For each event, the notifications the job asked for are computed: Watson (its registered
+callback URL and subscribed events), TRD (the JOB to every ``callback_urls``), and async OpenAI
+jobs (a Standard Webhooks payload to its ``callback_url``). Each one is a *delivery*, sent by
+``sending.send`` with the dialect's signature and Standard Webhooks' ``webhook-id`` (fixed per
+delivery: receivers deduplicate on it), ``webhook-timestamp`` and ``webhook-signature``.
+
+Every delivery is delivered at most once by the schedule: the job document records every
+attempt, and a delivery already delivered (or given up) is never sent again, so a redelivered
+event sends no second webhook. Undelivered ones raise ``RetryableError`` with the next delay of
+``notify_backoff_s`` (Standard Webhooks' example schedule over about three days, with ±10 %
+jitter, longer when the receiver asks with ``Retry-After``); when the attempts run out the runner
+calls ``on_failure``, which gives them up as dead letters. A ``410 Gone`` answer gives the
+delivery up at once and disables the URL for the tenant (``delivery_log``): nothing more is sent
+to it until it is enabled again. Each notification fails alone: a URL that cannot even be sent to
+is one failed attempt of its own delivery, and the job's other notifications are still sent.
+
+Besides the job document, every attempt is written to the tenant's delivery log, and dead letters
+to its own list, for the API's views. A ``DeliveryReplayRequested`` event sends the deliveries it
+names once more (a new attempt, same ``webhook-id``), once per replay id however often the event
+arrives. ``callback_failure_reason`` says what failed from the first failed attempt on; it is
+cleared once nothing is left failing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+import random
 from dataclasses import dataclass
-
-import httpx
+from datetime import timedelta
 
 from events.errors import RetryableError
-from events.models import Event, JobCompleted, JobEvent, JobFailed, JobStarted, JobStopped
+from events.models import (
+    DeliveryReplayRequested,
+    Event,
+    JobCompleted,
+    JobEvent,
+    JobFailed,
+    JobStarted,
+    JobStopped,
+)
 from events.runner import FunctionSpec
 from events.subjects import NOTIFY
 from functions.common.bootstrap import Deps
-from functions.common.callbacks import CallbackRegistry, tenant_secret
-from functions.common.errors import OutboundRefused
-from functions.common.jobs import Delivery, DeliveryAttempt, JobDocument, result_key
-from functions.common.outbound import Unresolvable, check_url
-from functions.common.render_trd import render_job
-from functions.common.render_watson import render_results
-from functions.common.signing import sign
-from functions.common.transcript import Transcript
+from functions.common.delivery_log import (
+    AttemptRecord,
+    DeadLetter,
+    DeliveryLog,
+    new_attempt_id,
+    webhook_id_of,
+)
+from functions.common.jobs import Delivery, DeliveryAttempt, JobDocument
 from functions.notify.metrics import count_attempt
+from functions.notify.sending import Notification, Outcome, send
 
 log = logging.getLogger("shenava.notify")
 
@@ -42,82 +61,43 @@ WATSON_EVENTS: dict[str, tuple[str, ...]] = {
     "job.completed": ("recognitions.completed", "recognitions.completed_with_results"),
     "job.failed": ("recognitions.failed",),
 }
-
-
 TRD_EVENTS = ("job.completed", "job.failed", "job.stopped")
+OPENAI_EVENTS = {"job.completed": "audio.job.completed", "job.failed": "audio.job.failed",
+                 "job.stopped": "audio.job.cancelled"}  # fmt: skip
+JITTER = 0.1
 
 
 @dataclass(frozen=True)
-class Notification:
-    url: str
-    event: str  # the dialect's event name
-    dialect: str = "watson"  # watson: registered callback, Watson body; trd: the JOB to callback_urls
-
-    @property
-    def key(self) -> str:
-        return hashlib.sha256(f"{self.event}|{self.url}".encode()).hexdigest()[:24]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status_code: int | None
-    error: str
-    kind: str = ""  # refused | unreachable | unregistered when no answer came; see ``label``
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-    @property
-    def label(self) -> str:
-        if self.status_code is not None:
-            return "delivered" if self.ok else "http_error"
-        return self.kind or "unreachable"
+class Attempted:
+    outcome: Outcome
+    retry_in_s: float | None  # when the schedule tries again; None: it does not
 
 
 async def handle(event: Event, deps: Deps) -> list[Event]:
+    if isinstance(event, DeliveryReplayRequested):
+        await replay(event, deps)
+        return []
     if not isinstance(event, JobStarted | JobCompleted | JobFailed | JobStopped):
         return []
     job = await deps.jobs.find(event.tenant, event.job_id)
     if job is None:
         return []
-    undelivered = []
-    for notification in watson_notifications(job, event) + trd_notifications(job, event):
-        if _delivered(job, notification):
+    undelivered, delays = [], []
+    for notification in notifications(job, event):
+        if _settled(job, notification):
             continue
-        outcome = await _deliver(job, notification, deps)
-        await _record(job, notification, outcome, deps)
-        if not outcome.ok:
-            undelivered.append(f"{notification.url}: {outcome.error}")
+        attempted = await attempt(job, notification, deps)
+        if attempted.retry_in_s is not None:
+            delays.append(attempted.retry_in_s)
+        if not attempted.outcome.ok and not _final(attempted.outcome):
+            undelivered.append(f"{notification.url}: {attempted.outcome.error}")
     if undelivered:
-        raise RetryableError("; ".join(undelivered))
+        raise RetryableError("; ".join(undelivered), delay_s=min(delays) if delays else None)
     return []
 
 
-async def on_failure(event: Event, deps: Deps, reason: str) -> list[Event]:
-    if not isinstance(event, JobEvent):
-        return []
-
-    def give_up(job: JobDocument) -> bool:
-        pending = [d for d in job.deliveries.values() if not d.delivered and not d.given_up]
-        for delivery in pending:
-            delivery.given_up = True
-        job.callback_failure_reason = failure_reason(job) or job.callback_failure_reason
-        return bool(pending)
-
-    await deps.jobs.change(event.tenant, event.job_id, give_up)
-    return []
-
-
-def failure_reason(job: JobDocument) -> str:
-    """What a user reads about failed notifications: the most recently failed one, or ""."""
-    failing = [d for d in job.deliveries.values() if not d.delivered and d.attempts]
-    if not failing:
-        return ""
-    latest = max(failing, key=lambda d: d.attempts[-1].at)
-    count = len(latest.attempts)
-    what = f"failed after {count} attempts" if latest.given_up else f"failed (attempt {count}, retrying)"
-    return f"the {latest.event} notification to {latest.url} {what}: {latest.attempts[-1].error}"
+def notifications(job: JobDocument, event: JobEvent) -> list[Notification]:
+    return watson_notifications(job, event) + trd_notifications(job, event) + openai_notifications(job, event)
 
 
 def watson_notifications(job: JobDocument, event: JobEvent) -> list[Notification]:
@@ -135,81 +115,167 @@ def trd_notifications(job: JobDocument, event: JobEvent) -> list[Notification]:
     return [Notification(url, event.type, dialect="trd") for url in job.callback_urls]
 
 
-def _delivered(job: JobDocument, notification: Notification) -> bool:
+def openai_notifications(job: JobDocument, event: JobEvent) -> list[Notification]:
+    if job.openai is None or not job.openai.callback_url or event.type not in OPENAI_EVENTS:
+        return []
+    return [Notification(job.openai.callback_url, OPENAI_EVENTS[event.type], dialect="openai")]
+
+
+def _settled(job: JobDocument, notification: Notification) -> bool:
     delivery = job.deliveries.get(notification.key)
     return delivery is not None and (delivery.delivered or delivery.given_up)
 
 
-async def _watson_body(job: JobDocument, notification: Notification, deps: Deps) -> bytes:
-    body: dict[str, object] = {
-        "id": job.id,
-        "event": notification.event,
-        "user_token": job.callback.user_token if job.callback else "",
-    }
-    if notification.event == "recognitions.completed_with_results":
-        found = await deps.state.get(result_key(job.tenant, job.id))
-        if found:
-            body["results"] = render_results(Transcript.model_validate(found[0]), job.options)
-    return json.dumps(body, ensure_ascii=False).encode()
+def _final(outcome: Outcome) -> bool:
+    """An outcome no retry can change: the receiver said 410 Gone, or its URL is disabled."""
+    return outcome.gone or outcome.kind == "disabled"
 
 
-async def _body_and_secret(
-    job: JobDocument, notification: Notification, deps: Deps
-) -> tuple[bytes, str | None] | None:
-    """What to send and what to sign it with; None when the Watson callback was unregistered."""
-    if notification.dialect == "trd":
-        body = json.dumps({"job": render_job(job)}, ensure_ascii=False).encode()
-        return body, await tenant_secret(deps.state, deps.secrets, job.tenant)
-    callback = await CallbackRegistry(deps.state, deps.secrets).find(job.tenant, notification.url)
-    if callback is None:
+def next_delay(deps: Deps, scheduled: int, outcome: Outcome) -> float | None:
+    """The delay after scheduled attempt ``scheduled`` (from 1) failed; None after the last."""
+    backoff = deps.settings.notify_backoff_s
+    if outcome.ok or _final(outcome) or scheduled > len(backoff):
         return None
-    return await _watson_body(job, notification, deps), callback.secret
+    delay = backoff[scheduled - 1] * random.uniform(1 - JITTER, 1 + JITTER)
+    return max(delay, outcome.retry_after_s or 0.0)
 
 
-async def _deliver(job: JobDocument, notification: Notification, deps: Deps) -> Outcome:
-    prepared = await _body_and_secret(job, notification, deps)
-    if prepared is None:
-        return Outcome(None, "the callback URL is no longer registered", "unregistered")
-    body, secret = prepared
-    headers = {"Content-Type": "application/json"}
-    if secret:
-        headers["X-Callback-Signature"] = sign(secret, body)
-    try:
-        check_url(notification.url)  # malformed (httpx would raise InvalidURL) or not http(s)
-        response = await deps.http.post(notification.url, content=body, headers=headers)
-    except Unresolvable as exc:
-        return Outcome(None, str(exc), "unreachable")
-    except (OutboundRefused, httpx.InvalidURL) as exc:
-        return Outcome(None, str(exc), "refused")
-    except httpx.HTTPError as exc:
-        return Outcome(None, f"{exc.__class__.__name__}: {exc}".rstrip(": "), "unreachable")
-    if 200 <= response.status_code < 300:
-        return Outcome(response.status_code, "")
-    return Outcome(response.status_code, f"answered HTTP {response.status_code}")
+async def attempt(job: JobDocument, notification: Notification, deps: Deps, replay: str = "") -> Attempted:
+    """Send one notification and record it (on the job, in the log, as a dead letter if final)."""
+    webhook_id = webhook_id_of(job.id, notification.key)
+    book = DeliveryLog(deps.state)
+    disabled = await book.disabled(job.tenant, notification.url)
+    if disabled is not None:
+        why = f"the URL is disabled since {disabled.disabled_at.isoformat()}: {disabled.reason}"
+        outcome = Outcome(None, why, "disabled")
+    else:
+        outcome = await send(job, notification, webhook_id, deps)
+    known = job.deliveries.get(notification.key)
+    scheduled = sum(1 for a in known.attempts if not a.replay) + 1 if known else 1
+    delay = None if replay else next_delay(deps, scheduled, outcome)
+    record = AttemptRecord(
+        id=new_attempt_id(), job_id=job.id, delivery_id=notification.key, webhook_id=webhook_id,
+        url=notification.url, event=notification.event, dialect=notification.dialect, at=deps.clock(),
+        status_code=outcome.status_code, latency_ms=outcome.latency_ms, error=outcome.error,
+        outcome=outcome.label, replay=replay,
+    )  # fmt: skip
+    if delay is not None:
+        record.next_retry_at = record.at + timedelta(seconds=delay)
+    await book.add_attempt(job.tenant, record)
+    updated = await _record(job, notification, record, outcome, deps)
+    await _follow_up(book, job, notification, record, outcome, updated)
+    return Attempted(outcome, delay)
 
 
-async def _record(job: JobDocument, notification: Notification, outcome: Outcome, deps: Deps) -> None:
-    attempt = DeliveryAttempt(at=deps.clock(), status_code=outcome.status_code, error=outcome.error)
+async def _follow_up(
+    book: DeliveryLog, job: JobDocument, notification: Notification, record: AttemptRecord,
+    outcome: Outcome, updated: JobDocument | None,
+) -> None:  # fmt: skip
+    """410 Gone disables the URL; a final failure is a dead letter; a delivered replay is none."""
+    if outcome.gone:
+        await book.disable(job.tenant, notification.url, f"it answered 410 Gone at {record.at.isoformat()}")
+    delivery = updated.deliveries.get(notification.key) if updated else None
+    if delivery is None:
+        return
+    if delivery.delivered:
+        await book.remove_dead_letter(job.tenant, job.id, notification.key)
+    elif _final(outcome):
+        await book.add_dead_letter(job.tenant, dead_letter(job.id, notification.key, delivery))
+
+
+def dead_letter(job_id: str, key: str, delivery: Delivery) -> DeadLetter:
+    last = delivery.attempts[-1]
+    return DeadLetter(
+        job_id=job_id, delivery_id=key, webhook_id=delivery.webhook_id or webhook_id_of(job_id, key),
+        url=delivery.url, event=delivery.event, dialect=delivery.dialect, attempts=len(delivery.attempts),
+        last_error=last.error, given_up_at=last.at,
+    )  # fmt: skip
+
+
+async def _record(
+    job: JobDocument, notification: Notification, record: AttemptRecord, outcome: Outcome, deps: Deps
+) -> JobDocument | None:
+    attempt = DeliveryAttempt(
+        at=record.at, status_code=outcome.status_code, error=outcome.error, latency_ms=outcome.latency_ms,
+        next_retry_at=record.next_retry_at, replay=record.replay,
+    )  # fmt: skip
 
     def add(current: JobDocument) -> bool:
         delivery = current.deliveries.setdefault(
             notification.key, Delivery(url=notification.url, event=notification.event)
         )
+        delivery.webhook_id, delivery.dialect = record.webhook_id, notification.dialect
         delivery.attempts.append(attempt)
         delivery.delivered = delivery.delivered or outcome.ok
+        delivery.given_up = delivery.given_up or (_final(outcome) and not delivery.delivered)
+        if record.replay:
+            delivery.replays.append(record.replay)
         current.callback_failure_reason = failure_reason(current)
         return True
 
-    await deps.jobs.change(job.tenant, job.id, add)
+    updated = await deps.jobs.change(job.tenant, job.id, add)
     count_attempt(notification.dialect, outcome.label)
     log.info(
-        "notification %s to %s: %s",
-        notification.event,
-        notification.url,
-        "delivered" if outcome.ok else outcome.error,
-        extra={"job_id": job.id, "tenant": job.tenant},
-    )
+        "notification %s to %s: %s", notification.event, notification.url,
+        "delivered" if outcome.ok else outcome.error, extra={"job_id": job.id, "tenant": job.tenant},
+    )  # fmt: skip
+    return updated
 
 
-def notify_spec(backoff_s: list[float]) -> FunctionSpec:
+async def replay(event: DeliveryReplayRequested, deps: Deps) -> None:
+    """Each named delivery once more, unless this replay already sent it (a redelivered event)."""
+    job = await deps.jobs.find(event.tenant, event.job_id)
+    if job is None:
+        return
+    for key in event.delivery_ids:
+        delivery = job.deliveries.get(key)
+        if delivery is None or event.replay_id in delivery.replays:
+            continue
+        notification = Notification(
+            delivery.url, delivery.event, delivery.dialect or dialect_of(job, delivery)
+        )
+        await attempt(job, notification, deps, replay=event.replay_id)
+
+
+def dialect_of(job: JobDocument, delivery: Delivery) -> str:
+    """Whose delivery it is, for one recorded before deliveries named their dialect."""
+    if job.callback is not None and delivery.url == job.callback.url and delivery.event.startswith("recog"):
+        return "watson"
+    return "openai" if delivery.event.startswith("audio.") else "trd"
+
+
+async def on_failure(event: Event, deps: Deps, reason: str) -> list[Event]:
+    """The attempts ran out: every delivery still pending is given up, as a dead letter."""
+    if not isinstance(event, JobEvent) or isinstance(event, DeliveryReplayRequested):
+        return []
+    given_up: list[str] = []
+
+    def give_up(job: JobDocument) -> bool:
+        pending = [k for k, d in job.deliveries.items() if not d.delivered and not d.given_up and d.attempts]
+        for key in pending:
+            job.deliveries[key].given_up = True
+        given_up[:] = pending
+        job.callback_failure_reason = failure_reason(job) or job.callback_failure_reason
+        return bool(pending)
+
+    job = await deps.jobs.change(event.tenant, event.job_id, give_up)
+    if job is not None:
+        book = DeliveryLog(deps.state)
+        for key in given_up:
+            await book.add_dead_letter(job.tenant, dead_letter(job.id, key, job.deliveries[key]))
+    return []
+
+
+def failure_reason(job: JobDocument) -> str:
+    """What a user reads about failed notifications: the most recently failed one, or ""."""
+    failing = [d for d in job.deliveries.values() if not d.delivered and d.attempts]
+    if not failing:
+        return ""
+    latest = max(failing, key=lambda d: d.attempts[-1].at)
+    count = len(latest.attempts)
+    what = f"failed after {count} attempts" if latest.given_up else f"failed (attempt {count}, retrying)"
+    return f"the {latest.event} notification to {latest.url} {what}: {latest.attempts[-1].error}"
+
+
+def notify_spec(backoff_s: list[float]) -> FunctionSpec[Deps]:
     return FunctionSpec(NOTIFY, handle, on_failure, backoff_s=backoff_s, max_deliver=len(backoff_s) + 1)
