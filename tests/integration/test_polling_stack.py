@@ -124,6 +124,18 @@ class CountedStore(CountedReads):
         return await self.inner.put(key, doc)
 
 
+async def test_signed_listings_page_through_a_long_listing(stack_settings: Settings) -> None:
+    async with bootstrap(stack_settings) as deps:
+        reads = SignedReads.for_settings(deps.state, stack_settings)
+        prefix = f"tenants/many-{uuid.uuid4().hex[:8]}/index/"
+        try:
+            await asyncio.gather(*(deps.state.put(f"{prefix}{n:05d}.json", {"n": n}) for n in range(1100)))
+            listed = await reads.versions(prefix)
+            assert len(listed) == 1100 and listed == await deps.state.versions(prefix)
+        finally:
+            await reads.close()
+
+
 async def test_signed_reads_return_what_botocore_does_and_fall_back_when_refused(
     stack_settings: Settings,
 ) -> None:
@@ -145,6 +157,9 @@ async def test_signed_reads_return_what_botocore_does_and_fall_back_when_refused
                 "tenants/t/jobs/plain.json"
             )
             assert inner.reads == 1  # refused (403): botocore read it
+            for prefix in ("tenants/t/", "tenants/t/jobs/a b", "tenants/nobody/"):
+                assert await reads.versions(prefix) == await deps.state.versions(prefix)
+            assert await wrong.versions("tenants/t/") == await deps.state.versions("tenants/t/")
         finally:
             await reads.close()
             await wrong.close()
