@@ -98,19 +98,27 @@ class JobStopped(JobEvent):
 
 
 class DeliveryReplayRequested(JobEvent):
-    """Send a job's webhook deliveries again (``delivery_ids``; empty: every one not delivered), a
-    new attempt each with the same ``webhook-id``. ``replay_id`` names the request: notify carries
-    it out once, however often the event arrives."""
+    """Send a job's webhook deliveries ``delivery_ids`` again, a new attempt each with the same
+    ``webhook-id`` (``failed_only``: not those delivered meanwhile). ``replay_id`` names the request:
+    notify carries it out once, however often the event arrives."""
 
     type: Literal["job.replay.requested"] = "job.replay.requested"
     replay_id: str
     delivery_ids: tuple[str, ...] = ()
+    failed_only: bool = False
 
     @classmethod
-    def for_replay(cls, tenant: str, job_id: str, replay_id: str, delivery_ids: tuple[str, ...]) -> Self:
+    def for_replay(
+        cls,
+        tenant: str,
+        job_id: str,
+        replay_id: str,
+        delivery_ids: tuple[str, ...],
+        failed_only: bool = False,
+    ) -> Self:
         kind = cls.model_fields["type"].default
         return cls(id=f"{job_id}.{kind}.{replay_id}", tenant=tenant, job_id=job_id, replay_id=replay_id,
-                   delivery_ids=delivery_ids)  # fmt: skip
+                   delivery_ids=delivery_ids, failed_only=failed_only)  # fmt: skip
 
 
 class DatasetEvent(Event):

@@ -20,6 +20,7 @@ from functions.api import (
     harf,
     kashf,
     limits,
+    openai_api,
     poll_cache,
     trd_batch,
     trd_v3,
@@ -35,6 +36,8 @@ log = logging.getLogger("shenava.api")
 
 ErrorRenderer = Callable[[int, str], JSONResponse]
 DIALECT_ERRORS: list[tuple[str, ErrorRenderer]] = [
+    # OpenAI's paths before Watson's /v1, which they share: the first matching prefix renders
+    *((prefix, openai_api.render_error) for prefix in openai_api.PREFIXES),
     (watson.PREFIX, watson.render_error),
     (trd_v3.PREFIX, trd_v3.render_error),
     (trd_batch.PREFIX, trd_v3.render_error),
@@ -139,6 +142,7 @@ def create_app(
     metrics = Metrics()
     install_error_handlers(app)
     limits.install(app, settings, render_error)
+    app.include_router(openai_api.router)
     app.include_router(watson.router)
     app.include_router(trd_v3.router)
     app.include_router(trd_batch.router)

@@ -30,6 +30,7 @@ from functions.common.jobs import (
     JobDocument,
     JobStatus,
     MediaFacts,
+    OpenAIRequest,
     RecognitionOptions,
     WatsonCallback,
     new_job_id,
@@ -59,6 +60,7 @@ class Submission:
     results_ttl_minutes: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
     priority: int = 50
+    openai: OpenAIRequest | None = None  # what an OpenAI-compatible request asked for
 
 
 def safe_filename(name: str) -> str:
@@ -80,6 +82,7 @@ def new_job(submission: Submission) -> JobDocument:
         results_ttl_minutes=submission.results_ttl_minutes,
         config=submission.config,
         priority=submission.priority,
+        openai=submission.openai,
     )
 
 

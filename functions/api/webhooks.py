@@ -82,7 +82,9 @@ async def job_deliveries(
     return {"job_id": job.id, "deliveries": found}
 
 
-async def _replay(request: Request, tenant: str, job_id: str, keys: list[str]) -> JSONResponse:
+async def _replay(
+    request: Request, tenant: str, job_id: str, keys: list[str], failed_only: bool = False
+) -> JSONResponse:
     svc = service(request)
     book = log_of(request)
     job = await svc.get(tenant, job_id)
@@ -94,7 +96,8 @@ async def _replay(request: Request, tenant: str, job_id: str, keys: list[str]) -
                 f"POST {PREFIX}/webhooks/endpoints/enable?url=…"
             )
     replay_id = new_job_id()
-    await svc.deps.bus.publish(DeliveryReplayRequested.for_replay(tenant, job.id, replay_id, tuple(keys)))
+    event = DeliveryReplayRequested.for_replay(tenant, job.id, replay_id, tuple(keys), failed_only)
+    await svc.deps.bus.publish(event)
     body = {"replay_id": replay_id, "job_id": job.id, "deliveries": keys,
             "log": f"{PREFIX}/jobs/{job.id}/deliveries"}  # fmt: skip
     return JSONResponse(status_code=202, content=body)
@@ -116,7 +119,7 @@ async def replay_failed(request: Request, tenant: Tenant, job_id: str) -> JSONRe
     failed = [key for key, d in job.deliveries.items() if not d.delivered]
     if not failed:
         raise Conflict(f"the job {job_id} has no failed delivery to replay")
-    return await _replay(request, tenant, job_id, failed)
+    return await _replay(request, tenant, job_id, failed, failed_only=True)
 
 
 @router.get("/webhooks/endpoints/disabled", summary="URLs disabled by a 410 Gone answer")

@@ -33,6 +33,8 @@ class TranscribeOptions:
     # How much audio the encoder reads at once: Whisper's 30 s, or less for a live utterance
     # (cheaper: the encoder's cost follows its input); windows never hold more than this.
     window_s: float = MAX_CHUNK_S
+    # Whisper's task: "transcribe" (the speech's own language) or "translate" (into English).
+    task: str = "transcribe"
 
 
 class ChannelRun(Protocol):

@@ -106,6 +106,7 @@ class RecognitionOptions(BaseModel):
     max_chunk_s: float | None = None  # the longest chunk decoded at once; None = Whisper's 30 s
     alternatives: int = 1  # readings per segment (TRD's decoder.max_sentences)
     tasks: list[str] = Field(default_factory=list)  # Kashf text datasets that tag each segment
+    task: str = "transcribe"  # Whisper's task: "translate" reads the speech as English text
 
 
 class WatsonCallback(BaseModel):

@@ -229,7 +229,11 @@ async def replay(event: DeliveryReplayRequested, deps: Deps) -> None:
         return
     for key in event.delivery_ids:
         delivery = job.deliveries.get(key)
-        if delivery is None or event.replay_id in delivery.replays:
+        if (
+            delivery is None
+            or event.replay_id in delivery.replays
+            or (event.failed_only and delivery.delivered)
+        ):
             continue
         notification = Notification(
             delivery.url, delivery.event, delivery.dialect or dialect_of(job, delivery)

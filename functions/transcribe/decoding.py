@@ -46,8 +46,9 @@ _SENTENCE_ENDS = ".。!！?？"
 class Whisper:
     """The loaded Whisper model (faster-whisper's ``WhisperModel``) and what the engine asks of it."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, task: str = "transcribe") -> None:
         self._model = model  # faster_whisper.WhisperModel; .model is CTranslate2's Whisper
+        self._task = task  # the decoder prompt's task token: transcribe, or translate into English
         self._tokenizers: dict[str, Any] = {}
 
     def encode(self, windows: Sequence[Audio], window_s: float = WINDOW_S) -> list[Encoded]:
@@ -94,7 +95,7 @@ class Whisper:
             self._tokenizers[language] = Tokenizer(
                 self._model.hf_tokenizer,
                 self._model.model.is_multilingual,
-                task="transcribe",
+                task=self._task,
                 language=language,
             )
         return self._tokenizers[language]

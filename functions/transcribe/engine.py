@@ -103,7 +103,9 @@ class WhisperEngine:
             settings.asr_diarize_model, settings.asr_device, settings.diarization_threshold, threads
         )
         self._model = _load_whisper(settings, threads)
-        self._whisper = Whisper(self._model)
+        # One reader per Whisper task over the same model: the task is a token of the prompt.
+        self._whispers = {task: Whisper(self._model, task) for task in ("transcribe", "translate")}
+        self._whisper = self._whispers["transcribe"]
 
     def transcribe_channel(self, wav_path: Path, channel: int, options: TranscribeOptions) -> EngineRun:
         return self.transcribe_audio(load_wav_channel(wav_path, channel), channel, options)
@@ -126,9 +128,10 @@ class WhisperEngine:
             else None
         )
         job = _Job(audio, channel, options, languages, speakers, pauses_between(tight, options.max_silence_s))
-        reader = ChannelReader(self._whisper, audio, languages, job.hints, self._ladder, options.window_s)
+        whisper = self._whispers.get(options.task, self._whisper)
+        reader = ChannelReader(whisper, audio, languages, job.hints, self._ladder, options.window_s)
         segments = self._segments(job, reader, windows, encoded)
-        if options.alternatives > 1:
+        if options.alternatives > 1 and options.task == "transcribe":
             nbest = NBest(self._model, languages[0], options, tight)
             segments = (nbest.add_alternatives(s, audio) for s in segments)
         return EngineRun(languages[0], segments, reader)

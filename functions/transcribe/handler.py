@@ -140,6 +140,7 @@ async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
         max_silence_s=job.options.max_silence_s,
         max_chunk_s=job.options.max_chunk_s or MAX_CHUNK_S,
         alternatives=job.options.alternatives,
+        task=job.options.task,
     )
     segments: list[Segment] = []
     language = job.options.language or ""
