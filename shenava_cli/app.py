@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from shenava_cli import batches
+from shenava_cli import batches, webhooks
 from shenava_cli.client import Api
 from shenava_cli.config import Config, load_config
 from shenava_cli.errors import CliError, ExitCode
@@ -344,22 +344,53 @@ def keys_create(
 
 
 @webhooks_app.command("log")
-def webhooks_log(as_json: JsonFlag = False) -> None:
-    """The webhook delivery log (not available yet: it comes with the server's delivery log, issue 13)."""
-    fail(
-        CliError("the webhook delivery log is not available on the server yet (issue 13)", ExitCode.FAILED),
-        as_json,
-    )
+def webhooks_log(
+    ctx: typer.Context,
+    job: Annotated[str | None, typer.Option("--job", help="One job's deliveries and their attempts.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Failed attempts (deliveries) only.")] = False,
+    dead: Annotated[bool, typer.Option("--dead", help="Deliveries whose retries ran out.")] = False,
+    page: Annotated[int, typer.Option(min=1)] = 1,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Webhook delivery attempts, newest first: time, URL, event, status, latency, error, next retry."""
+
+    async def work() -> dict[str, Any]:
+        async with Api(config(ctx)) as api:
+            return (
+                await api.dead_letters(page, limit)
+                if dead
+                else await api.webhook_log(job, failed, page, limit)
+            )
+
+    found = run(work(), as_json)
+    if as_json:
+        emit(found)
+    elif dead:
+        out.print(webhooks.dead_letters_table(found))
+    else:
+        out.print(webhooks.deliveries_table(found) if job else webhooks.attempts_table(found))
 
 
 @webhooks_app.command("replay")
 def webhooks_replay(
-    delivery: Annotated[str, typer.Argument(help="A delivery's id.")], as_json: JsonFlag = False
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="The job whose deliveries to send again.")],
+    delivery: Annotated[
+        str | None, typer.Argument(help="One delivery's id (webhooks log --job); none: every failed one.")
+    ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Send a delivery again (not available yet: it comes with the server's delivery log, issue 13)."""
-    fail(
-        CliError("replaying deliveries is not available on the server yet (issue 13)", ExitCode.FAILED),
-        as_json,
+    """Send a delivery again (same webhook-id, so receivers deduplicate), or every failed one of a job."""
+
+    async def work() -> dict[str, Any]:
+        async with Api(config(ctx)) as api:
+            return await api.replay(job, delivery)
+
+    found = run(work(), as_json)
+    emit(found) if as_json else out.print(
+        f"replay {found['replay_id']}: {len(found['deliveries'])} deliveries of {job} queued; "
+        f"follow them with: shenava webhooks log --job {job}"
     )
 
 

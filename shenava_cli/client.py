@@ -114,6 +114,32 @@ class Api:
         response = await self.call("GET", f"/ui/api/jobs/{job_id}/transcript", params={"format": fmt})
         return response.text
 
+    async def webhook_log(self, job_id: str | None, failed: bool, page: int, limit: int) -> dict[str, Any]:
+        """The tenant's attempts (newest first), or one job's deliveries with theirs."""
+        params = {"failed": str(failed).lower(), "page": page, "limit": limit}
+        if job_id:
+            found: dict[str, Any] = await self.json(
+                "GET", f"/shenava/v1/jobs/{job_id}/deliveries", params=params
+            )
+        else:
+            found = await self.json("GET", "/shenava/v1/webhooks/deliveries", params=params)
+        return found
+
+    async def dead_letters(self, page: int, limit: int) -> dict[str, Any]:
+        params = {"page": page, "limit": limit}
+        found: dict[str, Any] = await self.json("GET", "/shenava/v1/webhooks/dead-letters", params=params)
+        return found
+
+    async def replay(self, job_id: str, delivery_id: str | None) -> dict[str, Any]:
+        """One delivery again, or (without ``delivery_id``) every failed one of the job."""
+        path = (
+            f"/shenava/v1/jobs/{job_id}/deliveries/{delivery_id}/replay"
+            if delivery_id
+            else (f"/shenava/v1/jobs/{job_id}/deliveries/replay")
+        )
+        found: dict[str, Any] = await self.json("POST", path)
+        return found
+
     async def csv(self, job_id: str) -> str:
         return (await self.call("GET", f"/trd/v3/job/result/{job_id}", params={"format": "csv"})).text
 

@@ -205,8 +205,10 @@ def console_flow(driver: WebDriver, base: str, key: str, audio: Path) -> dict[st
     shot(driver, "04-job-phone")
     viewport(driver, DESKTOP)
     driver.get(f"{base}/ui/#/webhooks")
-    notice = wait(driver).until(ready.visibility_of_element_located((By.CSS_SELECTOR, "main .message")))
-    assert "not available yet" in notice.text
+    wait(driver).until(ready.visibility_of_element_located((By.ID, "attempts-title")))
+    wait(driver).until(ready.presence_of_element_located((By.CSS_SELECTOR, "nav.pager button")))
+    assert fits_the_screen(driver) and every_control_is_labelled(driver) == []
+    shot(driver, "05-webhooks")
     return {"job_id": job_id, "word": word, "start": start, "srt": srt, "errors": script_errors(driver)}
 
 

@@ -1,7 +1,7 @@
 """Webhooks on the real stack: a TRD callback that failed while its receiver was down exhausts its
 retries (the test pipeline's short schedule), is listed in the delivery log and as a dead letter,
-is replayed through the API once the receiver is back, and then arrives once, verifiable with the
-``standardwebhooks`` package and carrying the webhook-id of its failed attempts."""
+is replayed with ``shenava webhooks replay`` once the receiver is back, and then arrives once,
+verifiable with the ``standardwebhooks`` package and carrying the webhook-id of its failed attempts."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.integration.pipeline import Pipeline
+from tests.integration.test_cli_e2e import shenava
 from tests.receiver import Receiver
 from tests.speech import espeak_wav
 
@@ -66,9 +67,14 @@ async def test_a_failed_delivery_is_listed_replayed_and_arrives_once(
         assert len(mine) == attempts and all(a["status_code"] is None and a["error"] for a in mine)
         assert mine[-1]["next_retry_at"] is not None and mine[0]["next_retry_at"] is None  # newest first
 
+        listed = await shenava(pipeline, "webhooks", "log", "--job", job_id, "--failed", "--json")
+        assert listed.code == 0 and listed.json()["deliveries"][0]["id"] == letter["delivery_id"]
+        dead = await shenava(pipeline, "webhooks", "log", "--dead")
+        assert dead.code == 0 and job_id in dead.stdout
+
         await receiver.up()
-        replayed = await api.post(f"/shenava/v1/jobs/{job_id}/deliveries/replay")
-        assert replayed.status_code == 202
+        replayed = await shenava(pipeline, "webhooks", "replay", job_id, "--json")  # every failed delivery
+        assert replayed.code == 0 and replayed.json()["deliveries"] == [letter["delivery_id"]]
         received = await receiver.next(timeout=60)
         secret = (await api.get("/shenava/v1/webhooks/secret")).json()["secret"]
         assert Webhook(secret).verify(received.body, received.headers)["job"]["id"] == job_id

@@ -8,6 +8,7 @@ import * as jobs from "./jobs.js";
 import * as job from "./job.js";
 import * as batches from "./batches.js";
 import * as datasets from "./datasets.js";
+import * as webhooks from "./webhooks.js";
 
 const main = document.getElementById("main");
 let leave = () => {};
@@ -19,17 +20,8 @@ const routes = [
   [/^#\/batch\/(.+)$/, batches.renderBatch, "batches"],
   [/^#\/datasets$/, datasets.renderList, "datasets"],
   [/^#\/dataset\/(.+)$/, datasets.renderDataset, "datasets"],
-  [/^#\/webhooks$/, renderWebhooks, "webhooks"],
+  [/^#\/webhooks$/, webhooks.render, "webhooks"],
 ];
-
-function renderWebhooks(root) {
-  clear(root,
-    h("h1", {}, "Webhooks"),
-    message("info", "The webhook delivery log and replay are not available yet: they arrive with "
-      + "the delivery log on the server (issue 13). Until then, each job's deliveries are on the "
-      + "job itself (TRD callback_failure_reason, Watson warnings)."));
-  return () => {};
-}
 
 function signIn(error) {
   document.getElementById("nav").hidden = true;
