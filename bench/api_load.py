@@ -10,11 +10,11 @@ What it does, all on loopback:
 3. starts the API as deployed (``python -m functions.api``, ``--api-processes`` of them on one
    port), with the TRD rate limit off (``SHENAVA_RATE_LIMIT_PER_MINUTE=0``: one tenant polls far
    faster than a real one would);
-4. for each number of clients (8 and 64 by default): ``/healthz`` first and last, and every
-   polling endpoint in between, each for ``--seconds`` after a short warm-up and at most
-   ``--budget`` requests; each client is one keep-alive connection with one request in flight;
+4. for each number of clients (8 and 64 by default): every polling endpoint, each between two
+   ``/healthz`` runs, each run for ``--seconds`` after a short warm-up and at most ``--budget``
+   requests; each client is one keep-alive connection with one request in flight;
 5. prints requests per second, p50 and p99, each endpoint's throughput as a share of
-   ``/healthz``'s (the mean of the two ``/healthz`` runs of that client count), and whether it
+   ``/healthz``'s (the mean of the runs just before and after it), and whether it
    meets issue 17's bar: a job's status ("single") at least 50 % with p99 <= 50 ms at 8 clients,
    a listing at least 25 %.
 
@@ -176,31 +176,42 @@ def verdict(endpoint: Endpoint, outcome: Outcome, share: float, clients: int) ->
     return ""
 
 
-def report(clients: int, floor: list[Outcome], rows: list[tuple[Endpoint, Outcome]]) -> None:
-    base = sum(o.rate for o in floor) / len(floor)
-    runs = ", ".join(f"{o.rate:.0f}" for o in floor)
-    print(f"\n{clients} clients; /healthz {base:.0f} req/s (runs: {runs})")
-    print(
-        f"  {'request':<50} {'kind':<8} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'of healthz':>10}  target"
-    )
-    for endpoint, outcome in [(HEALTHZ, floor[0]), *rows, (HEALTHZ, floor[-1])]:
-        share = outcome.rate / base
-        errors = outcome.failures(set(endpoint.expected))
+@dataclass(frozen=True)
+class Measured:
+    endpoint: Endpoint
+    outcome: Outcome
+    floor: float  # /healthz req/s: the mean of the runs just before and just after this one
+
+
+def report(clients: int, rows: list[Measured]) -> None:
+    floors = [row.floor for row in rows]
+    print(f"\n{clients} clients; /healthz {min(floors):.0f} to {max(floors):.0f} req/s over the run")
+    head = f"{'request':<50} {'kind':<8} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'healthz':>7} {'share':>6}"
+    print(f"  {head}  target")
+    for row in rows:
+        outcome, share = row.outcome, row.outcome.rate / row.floor
+        errors = outcome.failures(set(row.endpoint.expected))
         p50, p99 = outcome.percentile(0.5) * 1000, outcome.percentile(0.99) * 1000
-        name, kind = f"{endpoint.name:<50}", f"{endpoint.kind:<8}"
+        name, kind = f"{row.endpoint.name:<50}", f"{row.endpoint.kind:<8}"
         print(
-            f"  {name} {kind} {outcome.rate:6.0f} {p50:7.1f} {p99:7.1f} {share:9.0%}  "
-            + verdict(endpoint, outcome, share, clients)
+            f"  {name} {kind} {outcome.rate:6.0f} {p50:7.1f} {p99:7.1f} {row.floor:7.0f} {share:6.0%}  "
+            + verdict(row.endpoint, outcome, share, clients)
             + (f" ({errors} errors: {outcome.statuses})" if errors else "")
         )
 
 
 async def run_levels(port: int, chosen: list[Endpoint], args: argparse.Namespace) -> None:
+    """Each endpoint between two /healthz runs, and compared with their mean: on a shared machine
+    the load changes over a run, and a share of the neighbouring floor distorts least."""
     for clients in args.clients:
-        floor = [await measure(port, HEALTHZ, clients, args.seconds, args.budget)]
-        rows = [(e, await measure(port, e, clients, args.seconds, args.budget)) for e in chosen]
-        floor.append(await measure(port, HEALTHZ, clients, args.seconds, args.budget))
-        report(clients, floor, rows)
+        before = await measure(port, HEALTHZ, clients, args.seconds, args.budget)
+        rows = []
+        for endpoint in chosen:
+            outcome = await measure(port, endpoint, clients, args.seconds, args.budget)
+            after = await measure(port, HEALTHZ, clients, args.seconds, args.budget)
+            rows.append(Measured(endpoint, outcome, (before.rate + after.rate) / 2))
+            before = after
+        report(clients, rows)
 
 
 async def create_dataset(port: int, key: str) -> None:
