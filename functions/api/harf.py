@@ -310,8 +310,9 @@ async def get_media(request: Request, tenant: Tenant, task_id: str, filename: st
 
 
 @router.websocket(WS_PATH)
-async def live(websocket: WebSocket, language: str | None = None) -> None:
-    """Live transcription: binary WAV windows in, one reply per window, ``finalize`` at the end."""
+async def live(websocket: WebSocket, language: str | None = None, interim: bool = False) -> None:
+    """Live transcription: binary WAV windows in, one reply per window, ``finalize`` at the end;
+    ``interim=true`` (Shenava's addition) adds hypotheses while speech is still going on."""
     await websocket.accept()
     try:
         tenant = await _ws_tenant(websocket)
@@ -320,7 +321,7 @@ async def live(websocket: WebSocket, language: str | None = None) -> None:
         await _refuse(websocket, exc.message, CLOSE_POLICY)
         return
     await StreamSession(
-        websocket, service(websocket), tenant, chosen, lambda job: media_url(websocket, job)
+        websocket, service(websocket), tenant, chosen, lambda job: media_url(websocket, job), interim
     ).run()
 
 

@@ -63,6 +63,7 @@ log = logging.getLogger("shenava.api.harf.stream")
 CLOSE_NORMAL, CLOSE_UNSUPPORTED, CLOSE_BAD_DATA = 1000, 1003, 1007
 CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_ERROR = 1008, 1009, 1011
 PENDING = {"state": "PENDING"}
+INTERIM_EVERY_S = 1.0  # of speech still being spoken, between two interim hypotheses
 DRAIN_LIMIT_S = 120.0  # reading the rest of a stream whose client left; then it is let go
 STREAM_SOURCE = "harf-stream"
 
@@ -75,6 +76,43 @@ class StreamClosed(Exception):
         self.detail, self.code = detail, code
 
 
+class Interim:
+    """Hypotheses while an utterance is still spoken (``?interim=true``): every ``INTERIM_EVERY_S``
+    of open speech, what the live lane hears so far, sent once with the next ``PENDING`` reply as
+    ``{"state": "PENDING", "interim": {"text", "start", "end"}}`` (one at a time; a stale one is
+    dropped when its utterance ends). Clients that did not ask see exactly the documented replies."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[dict[str, str] | None] | None = None
+        self.asked_at = -1.0  # the open speech's length when last read
+
+    def offer(self, speech: Utterance | None, reading: UtteranceReader) -> None:
+        if speech is None:  # the utterance ended: its segment supersedes any hypothesis of it
+            self.cancel()
+            self.task, self.asked_at = None, -1.0
+            return
+        length = speech.end_s - speech.start_s
+        running = self.task is not None and not self.task.done()
+        if running or length < INTERIM_EVERY_S or length - max(self.asked_at, 0.0) < INTERIM_EVERY_S:
+            return
+        self.asked_at = length
+        self.task = asyncio.create_task(self._read(speech, reading))
+
+    async def _read(self, speech: Utterance, reading: UtteranceReader) -> dict[str, str] | None:
+        text = await reading.hypothesis(speech)
+        return {"text": text, "start": hms(speech.start_s), "end": hms(speech.end_s)} if text else None
+
+    def take(self) -> dict[str, str] | None:
+        if self.task is None or not self.task.done() or self.task.cancelled():
+            return None
+        task, self.task = self.task, None
+        return task.result()
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
 class StreamSession:
     def __init__(
         self,
@@ -83,8 +121,10 @@ class StreamSession:
         tenant: str,
         language: str | None,
         media_url: Callable[[JobDocument], str],
+        interim: bool = False,
     ) -> None:
         self.ws, self.svc, self.tenant, self.language = ws, svc, tenant, language
+        self.interim = Interim() if interim else None  # hypotheses while speech goes on, when asked
         self.media_url = media_url  # where the stream's recording is served (the dialect's path)
         self.settings = svc.deps.settings
         self.reader = WavStreamReader()
@@ -155,6 +195,8 @@ class StreamSession:
         tentative = self.cutter.take_tentative()
         if tentative is not None:
             self.reading.speculate(tentative)
+        if self.interim is not None:
+            self.interim.offer(self.cutter.open_speech(), self.reading)
 
     def _spool(self, pcm: bytes, fmt: WavFormat) -> None:
         if self.pcm_bytes + len(pcm) > self.settings.max_audio_bytes:
@@ -201,7 +243,10 @@ class StreamSession:
 
     def _next_reply(self) -> dict[str, Any]:
         self._collect()
-        return self.ready.popleft() if self.ready else PENDING
+        if self.ready:
+            return self.ready.popleft()
+        heard = self.interim.take() if self.interim is not None else None
+        return {**PENDING, "interim": heard} if heard else PENDING
 
     async def _finalize(self) -> None:
         fmt = self.reader.format
@@ -281,6 +326,8 @@ class StreamSession:
     async def _release(self) -> None:
         # The synchronous part first: it cannot be interrupted if the handler itself is cancelled
         # (server shutdown). The cancelled utterance tasks remove their jobs on their own.
+        if self.interim is not None:
+            self.interim.cancel()
         tasks = [*self.inflight, *self.reading.abandon()]
         for task in tasks:
             task.cancel()

@@ -142,6 +142,13 @@ class UtteranceCutter:
             self._frame_index += 1
         return out
 
+    def open_speech(self) -> Utterance | None:
+        """The speech of the utterance still being spoken, so far (None between utterances)."""
+        speech = self._speech
+        if speech is None or not speech.frames:
+            return None
+        return Utterance(speech.start_frame * FRAME_S, np.concatenate(speech.frames))
+
     def take_tentative(self) -> Utterance | None:
         """The utterance as it would end at the current pause, if one reached ``SPECULATE_S``
         since the last call (and the pause has not ended it yet)."""

@@ -47,6 +47,12 @@ class UtteranceReader:
             stale.cancel()
         self.speculative = {_key(utterance): asyncio.create_task(self.read_live(utterance))}
 
+    async def hypothesis(self, utterance: Utterance) -> str:
+        """What the lane hears so far in speech still being spoken ("" if it does not answer)."""
+        request = LiveRequest(tenant=self.tenant, language=self.language, interim=True)
+        reply = await read_live(self.svc.deps.bus, request, utterance.audio)
+        return " ".join(s.text.strip() for s in reply.segments if s.text.strip()) if reply else ""
+
     def abandon(self) -> list[asyncio.Task[Any]]:
         tasks = list(self.speculative.values())
         self.speculative.clear()

@@ -444,3 +444,31 @@ def test_with_a_live_worker_utterances_take_the_live_lane_and_no_job(tmp_path: P
     assert [r.language for r, _ in lane.requests] == ["en"] * 3 and all(s > 1 for _, s in lane.requests)
     assert bus.waits == []  # no utterance became a job
     assert jobs == [final["task_id"]]  # only the stream, kept as one job
+
+
+def test_interim_hypotheses_only_when_asked(tmp_path: Path, spoken: bytes) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key=Fernet.generate_key().decode(), harf_language="en")
+    state, media = MemoryStateStore(), DirMediaStore(tmp_path / "media")
+    lane, bus = LiveLaneStandIn(), MemoryBus()
+    bus.responder = lane.answer
+    app = create_app(settings, state=state, media=media, bus=bus)
+    small = windows(spoken, 3_200)  # 0.1 s at a time, as a microphone sends
+    with TestClient(app) as client:
+        assert client.portal is not None
+        key = client.portal.call(create_key, state, "acme")
+        headers = {"Authorization": f"Token {key}"}
+        replies: dict[str, list[dict[str, object]]] = {}
+        for path in (WS_PATH, WS_PATH + "?interim=true"):
+            with client.websocket_connect(path, headers=headers) as ws:
+                replies[path] = []
+                for window in small:
+                    ws.send_bytes(window)
+                    replies[path].append(ws.receive_json())
+                ws.send_text("finalize")
+                ws.receive_json()
+    plain, asked = replies[WS_PATH], replies[WS_PATH + "?interim=true"]
+    assert not [r for r in plain if "interim" in r]  # the document's clients see the documented replies
+    interims = [r["interim"] for r in asked if "interim" in r]
+    assert interims and all(r["state"] == "PENDING" for r in asked if "interim" in r)
+    assert all(isinstance(i, dict) and set(i) == {"text", "start", "end"} for i in interims)
+    assert any(r.interim for r, _ in lane.requests)  # read as hypotheses by the lane
