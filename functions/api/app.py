@@ -118,6 +118,34 @@ def install_error_handlers(app: FastAPI) -> None:
         return render_error(request, 500, "internal error; the request was not completed")
 
 
+# The dialects, Shenava's own APIs and the console; OpenAI's /v1/audio before Watson's /v1.
+ROUTERS = (
+    openai_api.router, watson.router, trd_v3.router, trd_batch.router, harf.router, kashf.router,
+    console_api.router, webhooks.router, console.router,
+)  # fmt: skip
+
+
+def install_observability(app: FastAPI, metrics: Metrics) -> None:
+    """``/healthz``, ``/metrics`` and the request counters and latencies behind them."""
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
 def create_app(
     settings: Settings, monotonic: Callable[[], float] = time.monotonic, **overrides: Any
 ) -> FastAPI:
@@ -139,34 +167,9 @@ def create_app(
         description="Speech-to-text and concept tagging, speaking the Watson, CPqD TRD, Harf "
         "and Kashf dialects.",
     )
-    metrics = Metrics()
     install_error_handlers(app)
     limits.install(app, settings, render_error)
-    app.include_router(openai_api.router)
-    app.include_router(watson.router)
-    app.include_router(trd_v3.router)
-    app.include_router(trd_batch.router)
-    app.include_router(harf.router)
-    app.include_router(kashf.router)
-    app.include_router(console_api.router)
-    app.include_router(webhooks.router)
-    app.include_router(console.router)
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - started)
-        return response
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics_endpoint() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
+    for router in ROUTERS:
+        app.include_router(router)
+    install_observability(app, Metrics())
     return app
