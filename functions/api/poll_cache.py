@@ -43,7 +43,7 @@ from functions.common.transcript import Transcript
 
 JOBS = 4096  # job documents kept (each a few kB)
 TRANSCRIPTS = 256  # transcripts kept (a long call's is a few hundred kB)
-RENDERS = 4096  # finished jobs' renderings in listings (a few kB each)
+RENDER_BYTES = 32 * 1024**2  # finished jobs' renderings in listings (a few kB each; with segments more)
 JSON = "application/json"
 
 
@@ -84,6 +84,7 @@ class PollCache:
         self._jobs: OrderedDict[str, PolledJob] = OrderedDict()
         self._transcripts: OrderedDict[str, Transcript] = OrderedDict()
         self._renders: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._render_bytes = 0
         self._reading: dict[str, asyncio.Future[PolledJob | None]] = {}
         self._writes = 0  # writes this process made: a read that spans one keeps nothing
         self.index = IndexView(state, max_age_s, clock)
@@ -154,10 +155,11 @@ class PollCache:
             self._renders.move_to_end(key)
             return self._renders[key]
         body = await render()
-        if body is not None:
+        if body is not None and key not in self._renders:
             self._renders[key] = body
-            while len(self._renders) > RENDERS:
-                self._renders.popitem(last=False)
+            self._render_bytes += len(body)
+            while self._render_bytes > RENDER_BYTES:
+                self._render_bytes -= len(self._renders.popitem(last=False)[1])
         return body
 
 
