@@ -160,9 +160,19 @@ class IndexView:
     async def _load(self, tenant: str, state: _Tenant) -> Snapshot:
         started = self._clock()
         versions = await self._store.versions(index_prefix(tenant))
+        changed = await self._read_changed(state, versions)
+        if state.snapshot is not None and not changed:
+            state.snapshot = state.snapshot.aged(started)
+            return state.snapshot
+        return state.rebuild(started)
+
+    async def _read_changed(self, state: _Tenant, versions: dict[str, str]) -> bool:
+        """Read the shards whose etag changed, drop those gone; whether anything changed."""
         stale = [
-            key for key, etag in versions.items() if key not in state.shards or state.shards[key].etag != etag
+            key for key, etag in versions.items() if getattr(state.shards.get(key), "etag", None) != etag
         ]
+        gone = [key for key in state.shards if key not in versions and key not in state.written]
+        changed = bool(stale or gone) or state.dirty
         gate = asyncio.Semaphore(READ_CONCURRENCY)
 
         async def read(key: str) -> tuple[str, int, tuple[Document, str] | None]:
@@ -170,7 +180,6 @@ class IndexView:
                 written = state.written.get(key, 0)
                 return key, written, await self._store.get(key)
 
-        changed = bool(stale) or state.dirty or any(key not in versions for key in state.shards)
         for key, written, found in await asyncio.gather(*(read(key) for key in stale)):
             if state.written.get(key, 0) != written:
                 continue  # this process wrote it meanwhile: what it wrote is newer
@@ -178,13 +187,10 @@ class IndexView:
                 state.shards.pop(key, None)
             else:
                 state.shards[key] = ShardCopy.read(*found)
-        for key in [key for key in state.shards if key not in versions and key not in state.written]:
-            del state.shards[key]
+        for key in gone:
+            state.shards.pop(key, None)
         state.written.clear()
-        if state.snapshot is not None and not changed:
-            state.snapshot = state.snapshot.aged(started)
-            return state.snapshot
-        return state.rebuild(started)
+        return changed
 
 
 def _log_failure(task: asyncio.Task[Snapshot]) -> None:
