@@ -8,8 +8,9 @@ Installed by ``install(app, deps)`` when the app starts:
    working within that time; this process's own writes are seen at once.
 2. **Polled jobs** (``PollCache.job``): a job document read at most ``api_poll_max_age_s`` ago,
    with what each endpoint rendered from it and that body's ``ETag``. A poll may see another
-   process's change that much later; this process forgets a job as soon as it writes it. Waits
-   (synchronous endpoints) and every write path read the store itself, never this copy.
+   process's change that much later; this process forgets a job as soon as it writes it, or hears
+   a lifecycle event of it on NATS (so a client that fetches a job on its webhook finds it done).
+   Waits (synchronous endpoints) and every write path read the store itself, never this copy.
 3. **Transcripts of completed jobs**: written once when the job completes and never changed,
    kept until their job or result is deleted (least recently used dropped past ``TRANSCRIPTS``).
 4. **The tenants' job indexes** (``IndexView``), for listings.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import re
 import time
 from collections import OrderedDict
@@ -33,13 +35,17 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
+from events.models import JobEvent
 from functions.common.bootstrap import Deps
+from functions.common.bus import NatsBus
 from functions.common.cached_store import CachedStateStore, CacheRule
 from functions.common.index_view import IndexView
 from functions.common.jobs import JobDocument, job_key, result_key
 from functions.common.s3_reads import SignedReads
 from functions.common.state_store import Document, S3StateStore, StateStore
 from functions.common.transcript import Transcript
+
+log = logging.getLogger("shenava.api")
 
 JOBS = 4096  # job documents kept (each a few kB)
 TRANSCRIPTS = 256  # transcripts kept (a long call's is a few hundred kB)
@@ -86,17 +92,25 @@ class PollCache:
         self._renders: OrderedDict[Hashable, bytes] = OrderedDict()
         self._render_bytes = 0
         self._reading: dict[str, asyncio.Future[PolledJob | None]] = {}
-        self._writes = 0  # writes this process made: a read that spans one keeps nothing
+        self._changes = 0  # writes this process made, events it heard: a read spanning one keeps nothing
         self.index = IndexView(state, max_age_s, clock)
 
     def observe(self, key: str, doc: Document | None, etag: str) -> None:
         """A write through this process: a job (or its transcript) is read again next time, an
         index shard taken in by the view."""
-        self._writes += 1
-        self._jobs.pop(key, None)
-        self._reading.pop(key, None)
+        self._forget(key)
         self._transcripts.pop(key, None)
         self.index.observe(key, doc, etag)
+
+    def job_changed(self, event: JobEvent) -> None:
+        """A lifecycle event of a job (queued, started, completed, failed, stopped), heard on the
+        bus: it changed elsewhere, so it is read again at once (its webhook may be on its way)."""
+        self._forget(job_key(event.tenant, event.job_id))
+
+    def _forget(self, key: str) -> None:
+        self._changes += 1
+        self._jobs.pop(key, None)
+        self._reading.pop(key, None)
 
     async def job(self, tenant: str, job_id: str) -> PolledJob | None:
         """The job as read at most ``max_age_s`` ago; polls that miss together share one read."""
@@ -117,7 +131,7 @@ class PollCache:
         return await asyncio.shield(reading)
 
     async def _read(self, key: str, known: PolledJob | None) -> PolledJob | None:
-        writes, now = self._writes, self._clock()
+        changes, now = self._changes, self._clock()
         found = await self._state.get(key)
         if found is None:
             self._jobs.pop(key, None)
@@ -127,7 +141,7 @@ class PollCache:
             known.read_at = now  # unchanged: keep what was rendered from it
             return known
         polled = PolledJob(JobDocument.model_validate(doc), etag, now)
-        if writes == self._writes:  # else this process wrote meanwhile: the next poll reads again
+        if changes == self._changes:  # else the job changed meanwhile: the next poll reads again
             self._jobs[key] = polled
             self._jobs.move_to_end(key)
             while len(self._jobs) > JOBS:
@@ -203,5 +217,17 @@ def install(
     deps.state = cached
     polls = PollCache(cached, settings.api_poll_max_age_s, clock)
     cached.observers.append(polls.observe)
+    if isinstance(deps.bus, NatsBus):
+        deps.bus.listen(polls.job_changed)
+        listening = asyncio.create_task(_connect(deps.bus))
+        stack.callback(listening.cancel)
     app.state.polls = polls
     return polls
+
+
+async def _connect(bus: NatsBus) -> None:
+    """Hear job events from the start; if NATS is away now, they are heard once the bus connects."""
+    try:
+        await bus.connect()
+    except Exception as exc:  # the API serves without the bus; copies then live out their max age
+        log.warning("the API could not reach the event bus yet (%s): polls may lag up to their max age", exc)

@@ -134,6 +134,16 @@ class NatsBus:
         self._connecting = asyncio.Lock()
         self._nc: Any = None
         self._js: Any = None
+        self._listeners: list[Callable[[JobEvent], None]] = []
+
+    def listen(self, listener: Callable[[JobEvent], None]) -> None:
+        """Call ``listener`` with every job lifecycle event this bus hears (once it is connected):
+        the API's poll cache forgets a job the moment its state changes elsewhere."""
+        self._listeners.append(listener)
+
+    async def connect(self) -> None:
+        """Connect now rather than on first use (to hear events before anything is published)."""
+        await self._jetstream()
 
     async def publish(self, event: Event) -> None:
         from events.bus import publish_event
@@ -196,6 +206,8 @@ class NatsBus:
             return
         if isinstance(event, JobEvent):
             self._waiters.wake(event.job_id)
+            for listener in self._listeners:
+                listener(event)
         elif isinstance(event, DatasetWorkDone):
             self._waiters.wake(event.run_id)
 

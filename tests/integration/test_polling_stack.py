@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from events.models import JobCompleted
+from functions.api.app import create_app
 from functions.common.apikeys import create_key
 from functions.common.bootstrap import bootstrap
 from functions.common.index_view import IndexView
@@ -163,3 +165,36 @@ async def test_signed_reads_return_what_botocore_does_and_fall_back_when_refused
         finally:
             await reads.close()
             await wrong.close()
+
+
+async def test_a_job_event_on_nats_refreshes_the_api_s_copy_at_once(stack_settings: Settings) -> None:
+    settings = stack_settings.model_copy(update={"api_poll_max_age_s": 600.0})  # only the event can
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://s") as client,
+    ):
+        deps = app.state.deps
+        await deps.bus.connect()  # the API hears events from here on
+        key = await create_key(deps.state, "events")
+        waiting = JobDocument(id=new_job_id(), tenant="events", source="watson")
+        await deps.jobs.create(waiting)
+        auth = {"Authorization": f"Bearer {key}"}
+        assert (await client.get(f"/v1/recognitions/{waiting.id}", headers=auth)).json()[
+            "status"
+        ] == "waiting"
+        async with bootstrap(settings) as elsewhere:  # transcribe, in another process
+
+            def complete(current: JobDocument) -> bool:
+                current.status = JobStatus.COMPLETED
+                return True
+
+            await elsewhere.jobs.change("events", waiting.id, complete)
+            await elsewhere.bus.publish(JobCompleted.for_job("events", waiting.id))
+        deadline = time.monotonic() + 10
+        while (await client.get(f"/v1/recognitions/{waiting.id}", headers=auth)).json()[
+            "status"
+        ] != "completed":
+            assert time.monotonic() < deadline, "the event did not reach the API's copy"
+            await asyncio.sleep(0.05)

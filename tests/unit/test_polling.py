@@ -16,6 +16,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from events.models import JobCompleted
 from functions.api.app import create_app
 from functions.api.poll_cache import PollCache
 from functions.common.apikeys import create_key, key_hash
@@ -323,3 +324,20 @@ async def test_polls_that_miss_together_share_one_read() -> None:
     await JobRepository(state).create(polled)
     found = await asyncio.gather(*(polls.job("acme", polled.id) for _ in range(8)))
     assert {f.job.id for f in found if f is not None} == {polled.id} and state.reads["jobs"] == 1
+
+
+async def test_a_job_event_heard_on_the_bus_makes_the_next_poll_read_the_job() -> None:
+    state, clock = CountingStore(), MonotonicClock()
+    polls = PollCache(state, max_age_s=60.0, clock=clock)
+    waiting = job(JobStatus.QUEUED)
+    await JobRepository(state).create(waiting)
+    assert (await polls.job("acme", waiting.id)).job.status == JobStatus.QUEUED  # type: ignore[union-attr]
+
+    def complete(current: JobDocument) -> bool:  # transcribe, in another process
+        current.status = JobStatus.COMPLETED
+        return True
+
+    await JobRepository(state).change("acme", waiting.id, complete)
+    assert (await polls.job("acme", waiting.id)).job.status == JobStatus.QUEUED  # type: ignore[union-attr]
+    polls.job_changed(JobCompleted.for_job("acme", waiting.id))  # its event, heard before its webhook
+    assert (await polls.job("acme", waiting.id)).job.status == JobStatus.COMPLETED  # type: ignore[union-attr]
