@@ -106,6 +106,7 @@ class PollCache:
         """A lifecycle event of a job (queued, started, completed, failed, stopped), heard on the
         bus: it changed elsewhere, so it is read again at once (its webhook may be on its way)."""
         self._forget(job_key(event.tenant, event.job_id))
+        self.index.heard_of(event.tenant)
 
     def _forget(self, key: str) -> None:
         self._changes += 1

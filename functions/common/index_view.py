@@ -8,8 +8,9 @@ remembered with it (``Snapshot.remember``) until a shard changes.
 
 - A snapshot ``max_age_s`` old is never served: the request waits for the refresh. Once a
   snapshot is half that old, a refresh starts in the background, so a tenant polled steadily
-  never waits for one. Listings may therefore lag a change by up to ``max_age_s``, in this process
-  and in any other alike.
+  never waits for one. Listings may therefore lag a change by up to ``max_age_s``; not a change
+  this process made (its shard writes are taken in at once), nor one whose job event it heard
+  (``heard_of``: the next listing waits for a refresh begun after the event).
 - Each shard's rows are summed per drop-folder batch when the shard is read (``BatchTotals``); a
   batch's totals add up its shards' sums, so a file that changes state costs its shard's sums
   again, never the whole batch's.
@@ -104,6 +105,9 @@ class _Tenant:
     refreshing: asyncio.Task[Snapshot] | None = None
     written: dict[str, int] = field(default_factory=dict)  # shard -> writes this process made
     dirty: bool = False  # a shard was written since the snapshot was made
+    heard: int = 0  # job events heard of the tenant
+    seen: int = 0  # of those, heard before the refresh that made the snapshot began
+    refreshing_heard: int = 0  # heard when the refresh in flight began
 
     def rebuild(self, taken: float) -> Snapshot:
         version = self.snapshot.version + 1 if self.snapshot is not None else 1
@@ -131,8 +135,8 @@ class IndexView:
             state.rebuild(state.snapshot.taken)
         current = state.snapshot
         age = self._clock() - current.taken if current is not None else float("inf")
-        if current is None or age >= self._max_age_s:
-            return await asyncio.shield(self._refresh(tenant, state))
+        if current is None or age >= self._max_age_s or state.seen < state.heard:
+            return await self._fresh(tenant, state)
         if age > self._max_age_s / 2:
             self._refresh(tenant, state).add_done_callback(_log_failure)
         return current
@@ -151,16 +155,36 @@ class IndexView:
             state.shards[key] = ShardCopy.read(doc, etag)
         state.dirty = True
 
+    def heard_of(self, tenant: str) -> None:
+        """A job of ``tenant`` changed state elsewhere (its event was heard on the bus; its row was
+        written before): the next listing waits for a refresh begun after this."""
+        state = self._tenants.get(tenant)
+        if state is not None:
+            state.heard += 1
+
+    async def _fresh(self, tenant: str, state: _Tenant) -> Snapshot:
+        """A snapshot from a refresh begun after every event heard so far (the one in flight if it
+        did, else the next)."""
+        wanted = state.heard
+        while True:
+            refreshing = self._refresh(tenant, state)
+            began = state.refreshing_heard
+            snapshot = await asyncio.shield(refreshing)
+            if began >= wanted:
+                return snapshot
+
     def _refresh(self, tenant: str, state: _Tenant) -> asyncio.Task[Snapshot]:
         """The refresh in flight, or a new one: one at a time per tenant."""
         if state.refreshing is None or state.refreshing.done():
-            state.refreshing = asyncio.create_task(self._load(tenant, state))
+            state.refreshing_heard = state.heard
+            state.refreshing = asyncio.create_task(self._load(tenant, state, state.heard))
         return state.refreshing
 
-    async def _load(self, tenant: str, state: _Tenant) -> Snapshot:
+    async def _load(self, tenant: str, state: _Tenant, heard: int) -> Snapshot:
         started = self._clock()
         versions = await self._store.versions(index_prefix(tenant))
         changed = await self._read_changed(state, versions)
+        state.seen = max(state.seen, heard)
         if state.snapshot is not None and not changed:
             state.snapshot = state.snapshot.aged(started)
             return state.snapshot

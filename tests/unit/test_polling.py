@@ -61,6 +61,7 @@ class Api:
     clock: MonotonicClock
     settings: Settings
     key: str
+    polls: PollCache
 
     @property
     def jobs(self) -> JobRepository:
@@ -85,7 +86,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://s") as client,
     ):
-        yield Api(client, state, clock, settings, key)
+        yield Api(client, state, clock, settings, key, app.state.polls)
 
 
 def job(status: JobStatus = JobStatus.COMPLETED, batch: str = "", **fields: Any) -> JobDocument:
@@ -341,3 +342,18 @@ async def test_a_job_event_heard_on_the_bus_makes_the_next_poll_read_the_job() -
     assert (await polls.job("acme", waiting.id)).job.status == JobStatus.QUEUED  # type: ignore[union-attr]
     polls.job_changed(JobCompleted.for_job("acme", waiting.id))  # its event, heard before its webhook
     assert (await polls.job("acme", waiting.id)).job.status == JobStatus.COMPLETED  # type: ignore[union-attr]
+
+
+async def test_a_listing_after_a_job_event_shows_the_change(api: Api) -> None:
+    waiting = job(JobStatus.QUEUED)
+    await api.jobs.create(waiting)
+    assert (await api.get("/v1/recognitions")).json()["recognitions"][0]["status"] == "waiting"
+
+    def complete(current: JobDocument) -> bool:  # transcribe, in another process
+        current.status = JobStatus.COMPLETED
+        return True
+
+    await api.jobs.change("acme", waiting.id, complete)
+    assert (await api.get("/v1/recognitions")).json()["recognitions"][0]["status"] == "waiting"
+    api.polls.job_changed(JobCompleted.for_job("acme", waiting.id))  # heard on the bus
+    assert (await api.get("/v1/recognitions")).json()["recognitions"][0]["status"] == "completed"
