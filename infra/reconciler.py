@@ -188,22 +188,13 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    import signal
-
     from functions.common.logs import configure_logging
     from functions.common.settings import load_settings
+    from functions.common.worker import run_until_signalled
 
     settings = load_settings()
     configure_logging(settings.log_level)
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop)
-
-    asyncio.run(run())
+    run_until_signalled(lambda stop: serve(settings, stop))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,12 +66,18 @@ def main(spec: FunctionSpec, prepare: Callable[[Settings], dict[str, Any]] | Non
     settings = load_settings()
     configure_logging(settings.log_level)
     overrides = prepare(settings) if prepare else {}
+    run_until_signalled(lambda stop: serve(spec, settings, burst=args.burst, stop=stop, **overrides))
+
+
+def run_until_signalled(serve_until: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run a process's service until SIGTERM or SIGINT sets its stop event (it then finishes the
+    work in hand and returns)."""
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(spec, settings, burst=args.burst, stop=stop, **overrides)
+        await serve_until(stop)
 
     asyncio.run(run())

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from typing import Any
 
@@ -114,17 +113,11 @@ async def _answer_until(stop: asyncio.Event, subscription: Any, engine: AsrEngin
 
 
 def main() -> None:
+    from functions.common.worker import run_until_signalled
+
     settings = load_settings()
     configure_logging(settings.log_level)
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop)
-
-    asyncio.run(run())
+    run_until_signalled(lambda stop: serve(settings, stop))
 
 
 if __name__ == "__main__":

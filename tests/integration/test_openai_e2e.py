@@ -94,14 +94,6 @@ async def test_translation_and_vtt_and_openais_error_body(
         await bad.audio.transcriptions.create(model="whisper-1", file=audio)
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = Receiver()
-    await started.start()
-    yield started
-    await started.stop()
-
-
 async def test_async_mode_answers_202_calls_back_signed_and_serves_the_result(
     pipeline: Pipeline, client: openai.AsyncOpenAI, english: Path, receiver: Receiver
 ) -> None:

@@ -6,7 +6,6 @@ verifiable with the ``standardwebhooks`` package and carrying the webhook-id of 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,6 @@ from tests.receiver import Receiver
 from tests.speech import espeak_wav
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asr]
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = Receiver()
-    await started.start()
-    yield started
-    await started.stop()
 
 
 async def dead_letter(api: httpx.AsyncClient, job_id: str, timeout_s: float) -> dict[str, Any]:

@@ -423,12 +423,17 @@ class LiveLaneStandIn:
         return LiveReply(language="en", segments=(segment,), decode_s=0.1).model_dump_json().encode()
 
 
-def test_with_a_live_worker_utterances_take_the_live_lane_and_no_job(tmp_path: Path, spoken: bytes) -> None:
+def with_lane(tmp_path: Path) -> tuple[FastAPI, MemoryStateStore, LiveLaneStandIn, MemoryBus]:
+    """The app over memory stores, its bus answering live-lane requests as a live worker would."""
     settings = Settings(data_dir=tmp_path, secret_key=Fernet.generate_key().decode(), harf_language="en")
     state, media = MemoryStateStore(), DirMediaStore(tmp_path / "media")
     lane, bus = LiveLaneStandIn(), MemoryBus()
     bus.responder = lane.answer
-    app = create_app(settings, state=state, media=media, bus=bus)
+    return create_app(settings, state=state, media=media, bus=bus), state, lane, bus
+
+
+def test_with_a_live_worker_utterances_take_the_live_lane_and_no_job(tmp_path: Path, spoken: bytes) -> None:
+    app, state, lane, bus = with_lane(tmp_path)
     with TestClient(app) as client:
         assert client.portal is not None
         key = client.portal.call(create_key, state, "acme")
@@ -447,11 +452,7 @@ def test_with_a_live_worker_utterances_take_the_live_lane_and_no_job(tmp_path: P
 
 
 def test_interim_hypotheses_only_when_asked(tmp_path: Path, spoken: bytes) -> None:
-    settings = Settings(data_dir=tmp_path, secret_key=Fernet.generate_key().decode(), harf_language="en")
-    state, media = MemoryStateStore(), DirMediaStore(tmp_path / "media")
-    lane, bus = LiveLaneStandIn(), MemoryBus()
-    bus.responder = lane.answer
-    app = create_app(settings, state=state, media=media, bus=bus)
+    app, state, lane, _ = with_lane(tmp_path)
     small = windows(spoken, 3_200)  # 0.1 s at a time, as a microphone sends
     with TestClient(app) as client:
         assert client.portal is not None

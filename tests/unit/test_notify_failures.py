@@ -21,14 +21,6 @@ BAD = "http://012.0.0.1/hook"  # httpx raises InvalidURL for it (an ambiguous IP
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = Receiver()
-    await started.start()
-    yield started
-    await started.stop()
-
-
-@pytest.fixture
 async def deps(tmp_path: Path) -> AsyncIterator[Deps]:
     async with memory_deps(tmp_path) as built:
         yield built

@@ -30,14 +30,6 @@ SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 8640
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    started = Receiver()
-    await started.start()
-    yield started
-    await started.stop()
-
-
-@pytest.fixture
 async def deps(tmp_path: Path) -> AsyncIterator[Deps]:
     async with memory_deps(tmp_path) as built:
         yield built
