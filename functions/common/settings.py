@@ -177,7 +177,8 @@ class Settings(BaseSettings):
         shares the machine with the transcribe workers, which want the cores more."""
         if self.api_processes > 0:
             return self.api_processes
-        return max(1, min(8, len(os.sched_getaffinity(0)) // 4))
+        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+        return max(1, min(8, len(usable) // 4))
 
 
 def load_settings(**overrides: object) -> Settings:
