@@ -18,7 +18,7 @@ their words found), the longest run of one repeated word sequence (reference / o
 Per group: WER pooled over its files (errors / reference words) and the mean of per-file WER.
 Then language detection: the short files again with no language given, how many each gets right.
 
-    .venv/bin/python -m bench.wer [--groups en,es,fr,it,ru,pt,fa,long] [--engine] [--no-detect]
+    .venv/bin/python -m bench.wer [--groups en,es,fr,it,ru,pt,fa,long] [--engine] [--no-detect] [--short N]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.wer_corpus import Item, corpus
+from bench.wer_corpus import SHORT_PER_LANGUAGE, Item, corpus
 from tests.scoring import errors, longest_run, lost_sentences, wer, words_of
 
 Transcriber = Callable[[Item, str | None], Awaitable["Output"]]
@@ -238,9 +238,15 @@ def main() -> None:
     parser.add_argument("--groups", default="", help="comma-separated: en,es,fr,it,ru,pt,fa,long (all)")
     parser.add_argument("--engine", action="store_true", help="the engine in this process, not the pipeline")
     parser.add_argument("--no-detect", action="store_true", help="skip the language detection pass")
+    parser.add_argument(
+        "--short",
+        type=int,
+        default=SHORT_PER_LANGUAGE,
+        help=f"single prompts per human language ({SHORT_PER_LANGUAGE}; 0: every held-out one, about 100)",
+    )
     args = parser.parse_args()
     groups = {g.strip() for g in args.groups.split(",") if g.strip()} or None
-    asyncio.run(measure(corpus(groups), args.engine, not args.no_detect))
+    asyncio.run(measure(corpus(groups, args.short), args.engine, not args.no_detect))
 
 
 if __name__ == "__main__":

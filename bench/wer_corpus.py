@@ -62,12 +62,13 @@ class Item:
             return w.getnframes() / w.getframerate()
 
 
-def corpus(groups: set[str] | None = None) -> list[Item]:
-    """Every item of the wanted groups (all when None), built on first use."""
+def corpus(groups: set[str] | None = None, short: int = SHORT_PER_LANGUAGE) -> list[Item]:
+    """Every item of the wanted groups (all when None), built on first use; ``short`` single
+    prompts per human language (0: every held-out one, about 100 each)."""
     out: list[Item] = []
     for language in HUMAN:
         if groups is None or language in groups:
-            out += _short_prompts(language)
+            out += _short_prompts(language, short)
     if groups is None or "pt" in groups:
         out += _espeak("pt", "pt-br", PORTUGUESE)
     if groups is None or "fa" in groups:
@@ -81,12 +82,12 @@ def _eligible(language: str) -> list[Prompt]:
     return debian_prompts(language, min_words=5)
 
 
-def _short_prompts(language: str) -> list[Item]:
+def _short_prompts(language: str, count: int) -> list[Item]:
     held_out = _eligible(language)[1::2]
-    step = max(1, len(held_out) // SHORT_PER_LANGUAGE)
+    count = count or len(held_out)
+    step = max(1, len(held_out) // count)
     return [
-        Item(f"{language}/{p.name}", language, language, p.wav, (p.text,))
-        for p in held_out[::step][:SHORT_PER_LANGUAGE]
+        Item(f"{language}/{p.name}", language, language, p.wav, (p.text,)) for p in held_out[::step][:count]
     ]
 
 
