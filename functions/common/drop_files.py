@@ -18,6 +18,7 @@ import hashlib
 from pydantic import BaseModel
 
 from functions.common.jobs import JobDocument
+from functions.common.media_store import INCOMING
 from functions.common.state_store import Document, StateStore, update
 
 
@@ -36,9 +37,17 @@ def name_marker_key(bucket: str, key: str) -> str:
     return f"names/{hashlib.sha256(f'{bucket}/{key}'.encode()).hexdigest()}.json"
 
 
+def drop_result_base(job: JobDocument) -> str:
+    """``results/<batch>/<the file's path in its batch>``: files of one name in different subfolders
+    (``incoming/b/a/x.wav``, ``incoming/b/c/x.wav``) get results of their own."""
+    folder = f"{INCOMING}{job.batch}/"
+    path = job.media.key[len(folder) :] if job.media.key.startswith(folder) else job.filename
+    return f"results/{job.batch}/{path}"
+
+
 def drop_result_keys(job: JobDocument) -> list[str]:
     """Where transcribe writes a drop-folder file's result for S3 readers (JSON and CSV)."""
-    base = f"results/{job.batch}/{job.filename}"
+    base = drop_result_base(job)
     return [f"{base}.json", f"{base}.csv"]
 
 

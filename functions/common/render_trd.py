@@ -168,6 +168,7 @@ def render_csv(job: JobDocument, transcript: Transcript | None) -> str:
 
 # --- The batch (drop-folder) API's shapes -------------------------------------------------
 
+
 def http_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
 

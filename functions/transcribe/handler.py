@@ -27,6 +27,7 @@ from events.subjects import TRANSCRIBE, TRANSCRIBE_ORDER
 from functions.common.asr import MAX_CHUNK_S, TranscribeOptions
 from functions.common.bootstrap import Deps
 from functions.common.datasets import DatasetRepository
+from functions.common.drop_files import drop_result_base
 from functions.common.errors import Missing
 from functions.common.jobs import Accounted, JobDocument, JobStatus, Stage, result_key
 from functions.common.render_trd import render_batch_result, render_csv
@@ -100,7 +101,7 @@ async def transcribe(event: JobStarted, deps: Deps) -> list[Event]:
 async def publish_drop_results(job: JobDocument, transcript: Transcript, deps: Deps) -> None:
     """Drop-folder users read results without the API: next to the batch, in the media bucket."""
     body = render_batch_result(job, transcript)
-    base = f"results/{job.batch}/{job.filename}"
+    base = drop_result_base(job)
     await deps.media.put_bytes(
         f"{base}.json", json.dumps(body, ensure_ascii=False).encode(), "application/json"
     )

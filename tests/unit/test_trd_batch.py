@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import subprocess
 import zipfile
 from collections.abc import AsyncIterator, Sequence
@@ -272,6 +273,26 @@ async def test_a_paused_batch_reports_no_eta(batch: Batch, tmp_path: Path) -> No
 async def test_a_hard_reset_leaves_no_results_behind(batch: Batch, tmp_path: Path) -> None:
     await finish_all(batch, tmp_path)
     assert {k for k in batch.stored() if k.startswith("results/b1/")}
+    await batch.get("/trd/transcription/reset/batch/b1", hard="true")
+    assert not {k for k in batch.stored() if k.startswith("results/b1/")}
+
+
+async def test_files_of_one_name_in_two_subfolders_keep_results_of_their_own(
+    batch: Batch, tmp_path: Path
+) -> None:
+    (tmp_path / "east").mkdir()
+    (tmp_path / "west").mkdir()
+    east, west = tone(tmp_path / "east" / "x.wav"), tone(tmp_path / "west" / "x.wav", 2.0)
+    await batch.run([await batch.drop("east/x.wav", east), await batch.drop("west/x.wav", west)])
+    await batch.get("/trd/transcription/start/batch/b1")
+    await batch.run(list(batch.bus.events))
+    ids = set()
+    for folder in ("east", "west"):
+        assert {f"results/b1/{folder}/x.wav.json", f"results/b1/{folder}/x.wav.csv"} <= batch.stored()
+        path = tmp_path / "got.json"
+        await batch.deps.media.download(f"results/b1/{folder}/x.wav.json", path)
+        ids.add(json.loads(path.read_text())["id"])
+    assert len(ids) == 2  # each file's own record, neither written over the other
     await batch.get("/trd/transcription/reset/batch/b1", hard="true")
     assert not {k for k in batch.stored() if k.startswith("results/b1/")}
 
