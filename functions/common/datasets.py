@@ -20,6 +20,7 @@ finds the same item; the shard is also the id's remainder (``id % SHARDS``), so 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Callable
@@ -304,17 +305,14 @@ class DatasetRepository:
 
     async def items(self, tenant: str, slug: str) -> list[Item]:
         """Every item of the dataset, by id."""
-        items: list[Item] = []
-        for shard in range(SHARDS):
-            found = await self.store.get(items_key(tenant, slug, shard))
-            if found:
-                items.extend(Item.model_validate(doc) for doc in found[0]["items"].values())
+        shards = await asyncio.gather(*(self.store.get(items_key(tenant, slug, s)) for s in range(SHARDS)))
+        items = [Item.model_validate(doc) for found in shards if found for doc in found[0]["items"].values()]
         return sorted(items, key=lambda item: item.id)
 
     async def items_by_id(self, tenant: str, slug: str, ids: list[int]) -> dict[int, Item]:
         found: dict[int, Item] = {}
-        for shard in sorted({item_id % SHARDS for item_id in ids}):
-            doc = await self.store.get(items_key(tenant, slug, shard))
+        wanted = sorted({item_id % SHARDS for item_id in ids})
+        for doc in await asyncio.gather(*(self.store.get(items_key(tenant, slug, s)) for s in wanted)):
             if doc:
                 for item_id in ids:
                     raw = doc[0]["items"].get(str(item_id))
