@@ -6,7 +6,7 @@ notify also writes small documents the API lists without reading every job:
 
 - ``tenants/<t>/deliveries/<attempt id>.<ok|failed>.json``: one per attempt, never changed. The
   id is a UUIDv7, so a listing is in time order; the outcome is in the key, so "failed only"
-  is a listing filter.
+  is a listing filter. Kept ``delivery_log_days`` (``prune``: the time is in the id).
 - ``tenants/<t>/dead-letters/<job id>.<delivery id>.json``: a delivery whose retries ran out (or
   whose endpoint answered 410); removed when a replay delivers it.
 - ``tenants/<t>/webhook-endpoints/<sha256(url)>.json``: a URL disabled by a ``410 Gone`` answer;
@@ -15,8 +15,9 @@ notify also writes small documents the API lists without reading every job:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
@@ -108,6 +109,14 @@ class DeliveryLog:
         found = [await self._store.get(key) for key in _page(keys, page, limit)]
         return len(keys), [AttemptRecord.model_validate(doc) for doc, _ in filter(None, found)]
 
+    async def prune(self, tenant: str, before: datetime) -> int:
+        """Remove the tenant's attempts made before ``before``; how many were removed."""
+        keys = await self._store.list_keys(_attempts_prefix(tenant))
+        old = [key for key in keys if (made := attempt_time(key)) is not None and made < before]
+        for start in range(0, len(old), _DELETES_AT_ONCE):
+            await asyncio.gather(*(self._store.delete(key) for key in old[start : start + _DELETES_AT_ONCE]))
+        return len(old)
+
     async def add_dead_letter(self, tenant: str, letter: DeadLetter) -> None:
         key = f"{_dead_prefix(tenant)}{letter.job_id}.{letter.delivery_id}.json"
         await self._store.put(key, letter.model_dump(mode="json"))
@@ -140,6 +149,18 @@ class DeliveryLog:
         keys = await self._store.list_keys(f"tenants/{tenant}/webhook-endpoints/")
         found = [await self._store.get(key) for key in keys]
         return [DisabledEndpoint.model_validate(doc) for doc, _ in filter(None, found)]
+
+
+_DELETES_AT_ONCE = 16
+
+
+def attempt_time(key: str) -> datetime | None:
+    """When an attempt was made, from its key's UUIDv7 (its first 48 bits count milliseconds)."""
+    digits = key.rsplit("/", 1)[-1].split(".", 1)[0].replace("-", "")
+    try:
+        return datetime.fromtimestamp(int(digits[:12], 16) / 1000, tz=UTC)
+    except ValueError:
+        return None
 
 
 def new_attempt_id() -> str:

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     notify_backoff_s: list[float] = Field(
         default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0]
     )
+    # How long the tenant's delivery log keeps an attempt (0: for ever). Dead letters stay until
+    # replayed; a job's own record of its deliveries lives as long as the job.
+    delivery_log_days: float = Field(default=30.0, ge=0)
 
     # Results
     results_ttl_minutes: int = 7 * 24 * 60

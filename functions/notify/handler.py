@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -65,6 +66,8 @@ TRD_EVENTS = ("job.completed", "job.failed", "job.stopped")
 OPENAI_EVENTS = {"job.completed": "audio.job.completed", "job.failed": "audio.job.failed",
                  "job.stopped": "audio.job.cancelled"}  # fmt: skip
 JITTER = 0.1
+PRUNE_EVERY_S = 3600.0  # a tenant's delivery log is pruned at most this often by one process
+_pruned_at: dict[str, float] = {}  # tenant → monotonic time (a rate limit only; no state)
 
 
 @dataclass(frozen=True)
@@ -162,9 +165,27 @@ async def attempt(job: JobDocument, notification: Notification, deps: Deps, repl
     if delay is not None:
         record.next_retry_at = record.at + timedelta(seconds=delay)
     await book.add_attempt(job.tenant, record)
+    await _prune_now_and_then(book, job.tenant, deps)
     updated = await _record(job, notification, record, outcome, deps)
     await _follow_up(book, job, notification, record, outcome, updated)
     return Attempted(outcome, delay)
+
+
+async def _prune_now_and_then(book: DeliveryLog, tenant: str, deps: Deps) -> None:
+    """Attempts older than ``delivery_log_days`` leave the tenant's log (at most hourly)."""
+    days = deps.settings.delivery_log_days
+    now = time.monotonic()
+    if days <= 0 or now - _pruned_at.get(tenant, -PRUNE_EVERY_S) < PRUNE_EVERY_S:
+        return
+    _pruned_at[tenant] = now
+    try:
+        removed = await book.prune(tenant, deps.clock() - timedelta(days=days))
+    except Exception:  # the delivery matters more than the log's tidiness: next time
+        log.exception("pruning the delivery log failed", extra={"tenant": tenant})
+        _pruned_at.pop(tenant, None)
+        return
+    if removed:
+        log.info("delivery log pruned", extra={"tenant": tenant, "removed": removed})
 
 
 async def _follow_up(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -19,6 +19,7 @@ from functions.api.app import create_app
 from functions.common.apikeys import create_key
 from functions.common.bootstrap import Deps
 from functions.common.callbacks import set_tenant_secret
+from functions.common.delivery_log import AttemptRecord, DeliveryLog, attempt_time
 from functions.common.jobs import JobDocument, JobStatus, new_job_id
 from functions.common.settings import Settings
 from functions.common.webhook_secrets import WebhookSecrets
@@ -220,3 +221,38 @@ async def test_the_secret_is_the_tenants_and_rotates_through_the_api(api: Api) -
     )
     rotated = (await api.client.post("/shenava/v1/webhooks/secret/rotate")).json()
     assert rotated["secret"] != first and rotated["previous_signs_for_s"] == 86400
+
+
+def attempt_made(at: datetime, n: int) -> AttemptRecord:
+    """An attempt logged at ``at``: its id is a UUIDv7 of that millisecond."""
+    digits = f"{int(at.timestamp() * 1000):012x}"
+    attempt_id = f"{digits[:8]}-{digits[8:12]}-7000-8000-{n:012x}"
+    return AttemptRecord(id=attempt_id, job_id="j", delivery_id="d", webhook_id="w", url="http://r/",
+                         event="job.completed", dialect="trd", at=at, outcome="delivered")  # fmt: skip
+
+
+async def test_the_delivery_log_keeps_attempts_for_delivery_log_days(
+    deps: Deps, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notify, "_pruned_at", {})  # this process has not pruned acme's log yet
+    book, now = DeliveryLog(deps.state), deps.clock()
+    await book.add_attempt("acme", attempt_made(now - timedelta(days=31), 1))
+    await book.add_attempt("acme", attempt_made(now - timedelta(days=29), 2))
+    await book.add_attempt("other", attempt_made(now - timedelta(days=31), 3))
+    assert attempt_time(f"x/{attempt_made(now, 4).id}.ok.json") == now.replace(
+        microsecond=now.microsecond // 1000 * 1000
+    )
+
+    job = await trd_job(deps, [receiver.url])
+    await notify.handle(JobCompleted.for_job("acme", job.id), deps)  # a delivery prunes its tenant's log
+    await receiver.next(timeout=5)
+    total, kept = await book.attempts("acme", failed_only=False, page=1, limit=10)
+    assert total == 2 and {a.job_id for a in kept} == {"j", job.id}
+    assert min(a.at for a in kept) == now - timedelta(days=29)
+    assert (await book.attempts("other", failed_only=False, page=1, limit=10))[0] == 1  # not its tenant
+
+    await book.add_attempt("acme", attempt_made(now - timedelta(days=40), 5))
+    await notify.handle(JobCompleted.for_job("acme", (await trd_job(deps, [receiver.url])).id), deps)
+    await receiver.next(timeout=5)
+    assert (await book.attempts("acme", False, 1, 10))[0] == 4  # pruned at most hourly: kept for now
+    assert await book.prune("acme", now - timedelta(days=30)) == 1
