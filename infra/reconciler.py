@@ -20,6 +20,13 @@ Objects whose job has moved on, finished, was deleted, or waits on purpose (IDLE
 left alone. After the first full pass, each pass looks only at objects modified since the
 previous pass began minus the deadline (listing is cheap; reading job documents is not).
 
+The other way round, a job with no media: the API registers a job, then stores its media, and
+removes the job if the store fails. An API process killed between the two (or a store that dies
+with the removal) leaves a job QUEUED for ever whose client never got its id (the request failed
+or was cut). So each pass also reads the index shards of the last ``ORPHAN_DAYS`` days of every
+tenant, and a job the API made that is still in its first state past the deadline with nothing
+under ``uploads/<tenant>/<job>/`` is removed.
+
 ``python -m infra.reconciler`` runs it (``make up`` supervises it), with ``/healthz`` and
 ``/metrics`` like a worker.
 """
@@ -38,6 +45,7 @@ from prometheus_client import Counter
 
 from events.models import Event, ObjectCreated
 from functions.common.clock import utcnow
+from functions.common.job_index import JobRow, id_time, index_prefix
 from functions.common.jobs import Control, JobDocument, JobRepository, JobStatus, Stage, drop_marker_key
 from functions.common.media_store import BATCH_CONFIG, INCOMING, UPLOADS
 from functions.common.settings import Settings
@@ -46,11 +54,13 @@ from functions.common.state_store import StateStore
 log = logging.getLogger("shenava.reconciler")
 
 CLOCK_MARGIN_S = 60.0  # object times come from the store's clock, not ours
+ORPHAN_DAYS = 2  # how far back a pass looks for jobs whose media never landed
 SOURCE = "reconciler"
 
 REPUBLISHED = Counter(
     "shenava_reconciler_republished_total", "ObjectCreated events published again, by why", ["reason"]
 )
+ORPHANS = Counter("shenava_reconciler_orphans_removed_total", "Jobs removed whose media never landed")
 PASSES = Counter("shenava_reconciler_passes_total", "Reconciler passes over the media bucket, by outcome",
                  ["outcome"])  # fmt: skip
 
@@ -82,6 +92,7 @@ class Reconciler:
         self._jobs = JobRepository(state)
         self._publish = publish
         self._bucket = settings.media_bucket
+        self._state_bucket = settings.state_bucket
         self._after = timedelta(seconds=settings.reconcile_after_s)
         self._clock = clock
         self.since: datetime | None = None  # None: the next pass looks at everything
@@ -114,9 +125,60 @@ class Reconciler:
                 REPUBLISHED.labels(reason).inc()
                 log.warning("published again: %s (%s)", stored.key, reason)
                 published += 1
+        await self.remove_orphans(deadline)
         # Objects younger than the deadline were skipped: the next pass must still see them.
         self.since = deadline - timedelta(seconds=CLOCK_MARGIN_S)
         return published
+
+    async def remove_orphans(self, deadline: datetime) -> list[str]:
+        """Remove the API's jobs whose media never landed (see the module's docstring); their ids."""
+        removed = []
+        first_day = f"{deadline - timedelta(days=ORPHAN_DAYS):%Y-%m-%d}"
+        for tenant in await self._tenants():
+            for row in await self._queued_rows(tenant, first_day, deadline):
+                job = await self._jobs.find(tenant, row.id)
+                if job is None or job.source == "drop" or not _stuck(job, deadline):
+                    continue
+                if await self._has_upload(tenant, job.id):
+                    continue  # the object pass above takes care of it
+                await self._jobs.delete(tenant, job.id)
+                ORPHANS.inc()
+                log.warning("removed job %s of %s: its media never landed", job.id, tenant)
+                removed.append(job.id)
+        return removed
+
+    async def _tenants(self) -> list[str]:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        tenants = []
+        async for page in paginator.paginate(Bucket=self._state_bucket, Prefix="tenants/", Delimiter="/"):
+            tenants += [p["Prefix"][len("tenants/") : -1] for p in page.get("CommonPrefixes", [])]
+        return tenants
+
+    async def _queued_rows(self, tenant: str, first_day: str, deadline: datetime) -> list[JobRow]:
+        """The index rows of QUEUED jobs made from ``first_day`` until ``deadline``."""
+        prefix = index_prefix(tenant)
+        paginator = self._s3.get_paginator("list_objects_v2")
+        rows = []
+        async for page in paginator.paginate(
+            Bucket=self._state_bucket, Prefix=prefix, StartAfter=prefix + first_day
+        ):
+            for item in page.get("Contents", []):
+                shard = await self._state.get(item["Key"])
+                for job_id, fields in (shard[0]["rows"] if shard else {}).items():
+                    row = JobRow.decode(job_id, fields)
+                    if (
+                        row.status == JobStatus.QUEUED
+                        and row.source != "drop"
+                        and id_time(job_id) <= deadline
+                    ):
+                        rows.append(row)
+        return rows
+
+    async def _has_upload(self, tenant: str, job_id: str) -> bool:
+        found = await self._s3.list_objects_v2(
+            Bucket=self._bucket, Prefix=f"{UPLOADS}{tenant}/{job_id}/", MaxKeys=1
+        )
+        return bool(found.get("Contents"))
 
     async def _objects(self) -> AsyncIterator[StoredObject]:
         paginator = self._s3.get_paginator("list_objects_v2")

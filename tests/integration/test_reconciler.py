@@ -1,7 +1,8 @@
-"""The reconciler on real SeaweedFS: which media it announces again, with what event, and that a
-pass that could not publish is repeated. The media here live in a bucket of their own, outside
-the filer webhook's prefixes, so that only the reconciler can announce them (as when the
-original event was lost)."""
+"""The reconciler on real SeaweedFS: which media it announces again, with what event, that a
+pass that could not publish is repeated, and which jobs whose media never landed it removes. The
+media here live in a bucket of their own, outside the filer webhook's prefixes, so that only the
+reconciler can announce them (as when the original event was lost), and the jobs in a state bucket
+of their own, so that other tests' jobs are not its concern."""
 
 from __future__ import annotations
 
@@ -31,13 +32,15 @@ from functions.common.state_store import S3StateStore
 from infra.reconciler import Reconciler
 
 BUCKET = "reconciler-media"
+STATE = "reconciler-state"
 
 
 @pytest.fixture
 async def s3(stack_settings: Settings) -> AsyncIterator[Any]:
     async with get_session().create_client("s3", **s3_client_args(stack_settings)) as client:
-        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
-            await client.create_bucket(Bucket=BUCKET)
+        for bucket in (BUCKET, STATE):
+            with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+                await client.create_bucket(Bucket=bucket)
         yield client
 
 
@@ -70,7 +73,9 @@ async def job(jobs: JobRepository, **fields: Any) -> JobDocument:
 async def test_lost_uploads_and_unregistered_drops_are_announced_again_once(
     stack_settings: Settings, s3: Any
 ) -> None:
-    settings = stack_settings.model_copy(update={"media_bucket": BUCKET, "reconcile_after_s": 60.0})
+    settings = stack_settings.model_copy(
+        update={"media_bucket": BUCKET, "state_bucket": STATE, "reconcile_after_s": 60.0}
+    )
     state = S3StateStore(s3, settings.state_bucket)
     jobs = JobRepository(state)
     stuck = await job(jobs)
@@ -107,9 +112,35 @@ async def test_lost_uploads_and_unregistered_drops_are_announced_again_once(
 
 
 async def test_young_media_is_left_to_its_event(stack_settings: Settings, s3: Any) -> None:
-    settings = stack_settings.model_copy(update={"media_bucket": BUCKET, "reconcile_after_s": 3600.0})
+    settings = stack_settings.model_copy(
+        update={"media_bucket": BUCKET, "state_bucket": STATE, "reconcile_after_s": 3600.0}
+    )
     state = S3StateStore(s3, settings.state_bucket)
     await put(s3, f"incoming/{new_job_id()}/fresh.wav")
     published = Published()
     await Reconciler(s3, state, published, settings).reconcile()
     assert not [key for key in published.announced() if key.endswith("fresh.wav")]
+
+
+async def test_a_job_whose_media_never_landed_is_removed(stack_settings: Settings, s3: Any) -> None:
+    """What an API process killed between registering a job and storing its media leaves."""
+    settings = stack_settings.model_copy(update={"media_bucket": BUCKET, "state_bucket": STATE})
+    state = S3StateStore(s3, settings.state_bucket)
+    jobs = JobRepository(state)
+    orphan = await job(jobs, source="trd")
+    stored = await job(jobs, source="trd")
+    await put(s3, f"uploads/recon/{stored.id}/a.wav")
+    dropped = await job(jobs, source="drop", batch="b")  # a drop job's media is the dropped file
+    failed = await job(jobs, source="watson", status=JobStatus.FAILED)
+    published = Published()
+    now = Reconciler(s3, state, published, settings)
+    assert orphan.id not in await now.remove_orphans(utcnow() - timedelta(minutes=5))  # too young yet
+
+    later = utcnow() + timedelta(hours=1)
+    reconciler = Reconciler(s3, state, published, settings, clock=lambda: later)
+    await reconciler.reconcile()
+    assert await jobs.find("recon", orphan.id) is None
+    assert orphan.id not in {row.id for row in await jobs.index.rows("recon")}  # gone from listings too
+    for kept in (stored, dropped, failed):
+        assert await jobs.find("recon", kept.id) is not None
+    assert published.announced() >= {f"uploads/recon/{stored.id}/a.wav"}  # the other way round
