@@ -36,17 +36,14 @@ from functions.api import harf_tasks
 from functions.api.auth import caller_tenant, tenant_of
 from functions.api.harf_stream import CLOSE_POLICY, StreamSession
 from functions.api.harf_tasks import PREFIX, UPLOAD_SOURCE, URL_SOURCE, TaskState, media_url
-from functions.api.poll_cache import job_response
 from functions.api.service import JobService, Submission
-from functions.api.subtitle_responses import SUBTITLE_FORMATS, as_download, subtitle_format
+from functions.api.subtitle_responses import SUBTITLE_FORMATS, subtitle_download, subtitle_format
 from functions.api.uploads import spool_upload
 from functions.common.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, WrongState
 from functions.common.fetch import FetchedMedia
 from functions.common.jobs import JobDocument, JobStatus, RecognitionOptions
 from functions.common.languages import language_of_model
 from functions.common.media_store import upload_key
-from functions.common.render_subtitles import FORMATS
-from functions.common.render_subtitles import render as render_subtitles
 from functions.common.validation import validation_message
 
 WS_PATH = "/ws_api/transcribe_files/wav/sync/"
@@ -271,14 +268,8 @@ async def get_result_file(request: Request, tenant: Tenant, task_id: str, format
             f"the task {job.id} is {harf_tasks.TaskState.of_job(job).status.value}; it has no {fmt} yet"
         )
 
-    async def render() -> str:
-        transcript = await svc.transcript(job)
-        if transcript is None:
-            raise NotFound(f"the transcript of task {job.id} is no longer stored")
-        return render_subtitles(transcript, fmt)
-
-    answer = await job_response(request, polled, f"harf-{fmt}", render, FORMATS[fmt])
-    return as_download(answer, job, fmt)
+    gone = f"the transcript of task {job.id} is no longer stored"
+    return await subtitle_download(request, svc, polled, fmt, f"harf-{fmt}", gone)
 
 
 @router.get(PREFIX + "/media/{task_id}/{filename}", summary="An uploaded file, for its owner")

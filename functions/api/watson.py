@@ -16,14 +16,12 @@ from fastapi.responses import JSONResponse
 from functions.api.auth import caller_tenant
 from functions.api.poll_cache import JSON, PolledJob, encode_json, job_response
 from functions.api.service import JobService, Submission
-from functions.api.subtitle_responses import SUBTITLE_FORMATS, as_download, subtitle_format
+from functions.api.subtitle_responses import SUBTITLE_FORMATS, subtitle_download, subtitle_format
 from functions.api.uploads import spool_body, spool_upload
 from functions.common.callbacks import Registration
 from functions.common.errors import BadRequest, NotFound, UnsupportedMediaType, WrongState
 from functions.common.jobs import JobStatus, RecognitionOptions, WatsonCallback
 from functions.common.languages import language_of_model
-from functions.common.render_subtitles import FORMATS
-from functions.common.render_subtitles import render as render_subtitles
 from functions.common.render_watson import iso_ms, render_results, render_status, render_status_row
 
 PREFIX = "/v1"
@@ -212,14 +210,8 @@ async def _recognition_file(request: Request, svc: JobService, polled: PolledJob
             f"the job {job.id} is {render_status(job)['status']}; only a completed job has a {fmt}"
         )
 
-    async def render() -> str:
-        transcript = await svc.transcript(job)
-        if transcript is None:
-            raise NotFound(f"the results of the job {job.id} are no longer stored")
-        return render_subtitles(transcript, fmt)
-
-    answer = await job_response(request, polled, f"watson-{fmt}", render, FORMATS[fmt])
-    return as_download(answer, job, fmt)
+    gone = f"the results of the job {job.id} are no longer stored"
+    return await subtitle_download(request, svc, polled, fmt, f"watson-{fmt}", gone)
 
 
 @router.delete("/recognitions/{job_id}", status_code=204, summary="Delete a job and its results")
