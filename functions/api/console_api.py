@@ -87,7 +87,9 @@ async def jobs(
         since = since.replace(tzinfo=UTC)
     text = q.strip().lower()
     svc = service(request)
-    rows = await svc.deps.jobs.index.rows(tenant, lambda r: _matches(r, wanted, since, text, batch))
+    # the process's copy of the index, as the dialects' listings (at most api_poll_max_age_s old)
+    snapshot = await svc.polls.index.snapshot(tenant)
+    rows = [row for row in snapshot.rows if _matches(row, wanted, since, text, batch)]
     chosen = rows[(page - 1) * limit : page * limit]
     listed = []
     for row in chosen:
@@ -196,9 +198,8 @@ async def media(
 @router.get("/batches")
 async def batches(request: Request, tenant: Tenant) -> dict[str, Any]:
     """The drop-folder batches, newest first, with their files counted by status."""
-    rows = await service(request).deps.jobs.index.rows(
-        tenant, lambda r: bool(r.batch) and r.status != JobStatus.DELETED
-    )
+    snapshot = await service(request).polls.index.snapshot(tenant)
+    rows = [row for row in snapshot.rows if row.batch and row.status != JobStatus.DELETED]
     found: dict[str, dict[str, Any]] = {}
     for row in rows:
         entry = found.setdefault(row.batch, {"batch": row.batch, "files": 0, "statuses": {},
