@@ -13,9 +13,10 @@ answers the result when it is done (in the request's ``response_format`` or a ``
 query), and the callback URL receives a Standard Webhooks notification
 (``audio.job.completed`` with the result, ``audio.job.failed``, ``audio.job.cancelled``).
 
-``prompt`` biases the decoder (as TRD's hints do). ``temperature`` is accepted (0 to 1) and kept;
-Shenava's quality guard chooses temperatures itself, as OpenAI does at the default 0: it starts at
-0 and samples at rising temperatures only for windows whose reading fails.
+``prompt`` biases the decoder (as TRD's hints do). ``temperature`` (0 to 1) is OpenAI's: at the
+default 0 the quality guard chooses temperatures itself, as OpenAI does (beam search first, then
+sampling at rising temperatures only for windows whose reading fails); above 0 every window is
+sampled at that temperature, then 0.2 higher where a reading fails, as Whisper's ``transcribe``.
 """
 
 from __future__ import annotations
@@ -116,7 +117,10 @@ def _options(form: FormData, task: str) -> RecognitionOptions:
     if len(prompt) > MAX_PROMPT_CHARS:
         raise BadRequest(f"prompt is longer than {MAX_PROMPT_CHARS} characters")
     language = language_of_model(None, _text(form, "language"))
-    return RecognitionOptions(language=language, task=task, timestamps=True, hints=[prompt] if prompt else [])
+    return RecognitionOptions(
+        language=language, task=task, timestamps=True, hints=[prompt] if prompt else [],
+        temperature=_temperature(form),
+    )  # fmt: skip
 
 
 async def _submission(request: Request, tenant: str, task: str) -> tuple[Submission, Path, bool]:

@@ -35,6 +35,9 @@ class TranscribeOptions:
     window_s: float = MAX_CHUNK_S
     # Whisper's task: "transcribe" (the speech's own language) or "translate" (into English).
     task: str = "transcribe"
+    # 0: the quality guard's ladder (greedy or beam first, sampling only where a reading fails);
+    # above 0, sampling at this temperature from the first reading (OpenAI's ``temperature``).
+    temperature: float = 0.0
 
 
 class ChannelRun(Protocol):

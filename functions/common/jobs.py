@@ -107,6 +107,7 @@ class RecognitionOptions(BaseModel):
     alternatives: int = 1  # readings per segment (TRD's decoder.max_sentences)
     tasks: list[str] = Field(default_factory=list)  # Kashf text datasets that tag each segment
     task: str = "transcribe"  # Whisper's task: "translate" reads the speech as English text
+    temperature: float = 0.0  # above 0: sample at it from the first reading (OpenAI's temperature)
 
 
 class WatsonCallback(BaseModel):

@@ -94,7 +94,7 @@ class WhisperEngine:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         threads = settings.asr_threads or len(os.sched_getaffinity(0))
         self._batch_size = max(1, settings.asr_batch_size)
-        self._ladder = ladder(settings.asr_beam_size)
+        self._beam_size = settings.asr_beam_size
         # The optional models first: a bad path fails before the Whisper load.
         self._aligner = (
             Aligner(settings.asr_align_model, settings.asr_device) if settings.asr_align_model else None
@@ -129,7 +129,8 @@ class WhisperEngine:
         )
         job = _Job(audio, channel, options, languages, speakers, pauses_between(tight, options.max_silence_s))
         whisper = self._whispers.get(options.task, self._whisper)
-        reader = ChannelReader(whisper, audio, languages, job.hints, self._ladder, options.window_s)
+        attempts = ladder(self._beam_size, options.temperature)
+        reader = ChannelReader(whisper, audio, languages, job.hints, attempts, options.window_s)
         segments = self._segments(job, reader, windows, encoded)
         if options.alternatives > 1 and options.task == "transcribe":
             nbest = NBest(self._model, languages[0], options, tight)

@@ -71,8 +71,16 @@ _EVERYTHING = frozenset(Flag)
 _SAMPLING_CURES = frozenset({Flag.REPETITION, Flag.BROKEN_TEXT})
 
 
-def ladder(first_beam_size: int = 1) -> tuple[Attempt, ...]:
-    """The attempts in order: the first reading, beam search if the first was greedy, sampling."""
+def ladder(first_beam_size: int = 1, temperature: float = 0.0) -> tuple[Attempt, ...]:
+    """The attempts in order: the first reading, beam search if the first was greedy, sampling.
+
+    A ``temperature`` above 0 (OpenAI's and Whisper's ``temperature``) samples from the first
+    reading on, at that temperature and then 0.2 higher at each try up to 1.0, as Whisper's
+    ``transcribe`` does with ``temperature_increment_on_fallback``."""
+    if temperature > 0:
+        steps = [round(temperature + 0.2 * n, 2) for n in range(6) if temperature + 0.2 * n <= 1.0 + 1e-9]
+        first_sample = Attempt(temperature=steps[0], best_of=5, cures=_EVERYTHING)
+        return (first_sample, *(Attempt(temperature=t, best_of=5, cures=_SAMPLING_CURES) for t in steps[1:]))
     first = (Attempt(beam_size=first_beam_size),)
     beam = (Attempt(beam_size=5, cures=_EVERYTHING),) if first_beam_size < 5 else ()
     sampled = tuple(

@@ -142,6 +142,7 @@ async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
         max_chunk_s=job.options.max_chunk_s or MAX_CHUNK_S,
         alternatives=job.options.alternatives,
         task=job.options.task,
+        temperature=job.options.temperature,
     )
     segments: list[Segment] = []
     language = job.options.language or ""

@@ -156,3 +156,19 @@ def test_the_ladder_starts_with_the_configured_beam() -> None:
     assert [a.beam_size for a in ladder(5)][:2] == [5, 1]
     assert ladder(5)[1].temperature == 0.2
     assert ladder(1)[1] == Attempt(beam_size=5)
+
+
+def test_a_temperature_asked_for_samples_from_the_first_reading_and_rises_on_failure() -> None:
+    asked = ladder(5, temperature=0.4)
+    assert [a.temperature for a in asked] == [0.4, 0.6, 0.8, 1.0]
+    assert all(a.best_of == 5 for a in asked) and asked[0].cures == frozenset(Flag)
+    assert [a.temperature for a in ladder(5, temperature=1.0)] == [1.0]
+
+    decoder = Scripted({0: [reading(LOOP), reading(LOOP), reading(GOOD)], 1: [reading("Hello there.")]})
+    kept = decode_guarded(decoder, 2, asked)
+    assert [d.text for d, _ in kept] == [GOOD, "Hello there."]
+    assert [(a.temperature, indexes) for a, indexes in decoder.calls] == [
+        (0.4, [0, 1]),
+        (0.6, [0]),
+        (0.8, [0]),
+    ]

@@ -21,6 +21,7 @@ from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.common.transcript import Segment, Transcript, Word
 from tests.fakes import DirMediaStore, MemoryBus
+from tests.unit.test_trd_config import engine_options
 
 WAV = b"RIFF" + b"\0" * 200
 
@@ -143,3 +144,16 @@ async def test_async_answers_202_and_the_job_serves_its_result_when_done(served:
     assert as_json.json() == {"text": "Hello world."}
     stored = await served.deps.jobs.get("acme", job["id"])
     assert stored.status == JobStatus.COMPLETED and stored.openai is not None and stored.source == "openai"
+
+
+async def test_a_temperature_asked_for_is_the_jobs_and_reaches_the_engine(
+    served: Served, tmp_path: Path
+) -> None:
+    answer = await served.client.post(
+        "/v1/audio/transcriptions", data=form(temperature="0.6", **{"async": "true"}),
+        files={"file": ("a.wav", WAV, "audio/wav")},
+    )  # fmt: skip
+    stored = await served.deps.jobs.get("acme", answer.json()["id"])
+    assert stored.options.temperature == 0.6
+    given = await engine_options(tmp_path, stored.options)
+    assert given.temperature == 0.6
