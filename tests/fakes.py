@@ -29,6 +29,7 @@ class DirMediaStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.metadata: dict[str, dict[str, str]] = {}
+        self.ranges_read: list[tuple[str, int, int]] = []  # (key, first byte, last byte) per read
 
     async def put_file(
         self, key: str, path: Path, content_type: str, metadata: dict[str, str] | None = None
@@ -53,6 +54,18 @@ class DirMediaStore:
 
     async def copy(self, source: str, target: str) -> None:
         await self.put_file(target, self.root / source, "", self.metadata.get(source))
+
+    async def size(self, key: str) -> int:
+        source = self.root / key
+        if not source.exists():
+            raise FileNotFoundError(key)
+        return source.stat().st_size
+
+    async def chunks(self, key: str, first: int, last: int) -> AsyncIterator[bytes]:
+        self.ranges_read.append((key, first, last))
+        with (self.root / key).open("rb") as source:
+            source.seek(first)
+            yield source.read(last - first + 1)
 
     async def delete(self, key: str) -> None:
         (self.root / key).unlink(missing_ok=True)

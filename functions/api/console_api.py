@@ -10,17 +10,14 @@ dialects' formats, Kashf datasets) goes through the dialects' own endpoints. Aut
 
 from __future__ import annotations
 
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse
-from starlette.background import BackgroundTask
 
 from functions.api.auth import caller_tenant
 from functions.api.batch_service import DropBatchService
+from functions.api.media_responses import media_response
 from functions.api.subtitle_responses import SUBTITLE_FORMATS, as_download, subtitle_format
 from functions.common.errors import BadRequest, NotFound, WrongState
 from functions.common.job_index import JobRow
@@ -167,32 +164,19 @@ async def transcript(
 @router.get("/jobs/{job_id}/media", response_model=None)
 async def media(
     request: Request, tenant: Tenant, job_id: str, variant: Literal["original", "normalized"] = "original"
-) -> FileResponse:
-    """The job's media for its owner: as sent, or the 16 kHz WAV every browser plays."""
+) -> Response:
+    """The job's media for its owner: as sent, or the 16 kHz WAV every browser plays (byte ranges
+    for seeking, read from the bucket as asked)."""
     svc = service(request)
     job = await svc.get(tenant, job_id)
     if variant == "original":
         key, content_type = job.media.key or upload_key(tenant, job.id, job.filename), job.media.content_type
     else:
         key, content_type = job.media.normalized_key, "audio/wav"
-    tmp = Path(tempfile.mkdtemp(prefix="shenava-console-"))
-    path = tmp / "media"
-
-    def remove() -> None:
-        path.unlink(missing_ok=True)
-        tmp.rmdir()
-
-    try:
-        if not key:
-            raise FileNotFoundError(variant)
-        await svc.deps.media.download(key, path)
-    except FileNotFoundError as exc:
-        remove()
-        raise NotFound(f"the {variant} media of the job {job_id} is not stored") from exc
-    return FileResponse(
-        path, media_type=content_type or "application/octet-stream", filename=job.filename,
-        content_disposition_type="inline", background=BackgroundTask(remove),
-    )  # fmt: skip
+    missing = f"the {variant} media of the job {job_id} is not stored"
+    if not key:
+        raise NotFound(missing)
+    return await media_response(request, svc.deps.media, key, content_type, job.filename, missing)
 
 
 @router.get("/batches")

@@ -22,20 +22,18 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, WebSocket
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
-from starlette.background import BackgroundTask
 from starlette.datastructures import FormData, UploadFile
 
 from functions.api import harf_tasks
 from functions.api.auth import caller_tenant, tenant_of
 from functions.api.harf_stream import CLOSE_POLICY, StreamSession
 from functions.api.harf_tasks import PREFIX, UPLOAD_SOURCE, URL_SOURCE, TaskState, media_url
+from functions.api.media_responses import media_response
 from functions.api.service import JobService, Submission
 from functions.api.subtitle_responses import SUBTITLE_FORMATS, subtitle_download, subtitle_format
 from functions.api.uploads import spool_upload
@@ -273,31 +271,15 @@ async def get_result_file(request: Request, tenant: Tenant, task_id: str, format
 
 
 @router.get(PREFIX + "/media/{task_id}/{filename}", summary="An uploaded file, for its owner")
-async def get_media(request: Request, tenant: Tenant, task_id: str, filename: str) -> FileResponse:
+async def get_media(request: Request, tenant: Tenant, task_id: str, filename: str) -> Response:
     svc = service(request)
     job = await _task(svc, tenant, task_id)
     if filename != job.filename:
         raise NotFound(f"task {task_id} has no file named {filename}")
-    tmp = Path(tempfile.mkdtemp(prefix="shenava-media-"))
-    path = tmp / "media"
-    try:
-        await svc.deps.media.download(job.media.key or upload_key(tenant, job.id, job.filename), path)
-    except FileNotFoundError as exc:
-        path.unlink(missing_ok=True)
-        tmp.rmdir()
-        raise NotFound(f"the media of task {task_id} is no longer stored") from exc
-
-    def remove() -> None:
-        path.unlink(missing_ok=True)
-        tmp.rmdir()
-
-    return FileResponse(
-        path,
-        media_type=job.media.content_type or "application/octet-stream",
-        filename=job.filename,
-        content_disposition_type="inline",  # a player can stream it; a browser shows it
-        background=BackgroundTask(remove),
-    )
+    key = job.media.key or upload_key(tenant, job.id, job.filename)
+    content_type = job.media.content_type
+    missing = f"the media of task {task_id} is no longer stored"
+    return await media_response(request, svc.deps.media, key, content_type, job.filename, missing)
 
 
 @router.websocket(WS_PATH)

@@ -9,6 +9,7 @@ Key layout (the ingest function and the bridge filter on these prefixes):
 from __future__ import annotations
 
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +44,14 @@ class MediaStore(Protocol):
 
     async def copy(self, source: str, target: str) -> None:
         """Copy inside the bucket; FileNotFoundError when ``source`` is gone."""
+        ...
+
+    async def size(self, key: str) -> int:
+        """The object's size in bytes; FileNotFoundError when it is not stored."""
+        ...
+
+    def chunks(self, key: str, first: int, last: int) -> AsyncIterator[bytes]:
+        """Bytes ``first`` to ``last`` (inclusive) of the object, read as they are sent on."""
         ...
 
     async def delete(self, key: str) -> None: ...
@@ -82,6 +91,21 @@ class S3MediaStore:
                 while chunk := await body.read(UPLOAD_CHUNK):
                     out.write(chunk)
         return dict(response.get("Metadata", {}))
+
+    async def size(self, key: str) -> int:
+        try:
+            head = await self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+                raise FileNotFoundError(key) from exc
+            raise
+        return int(head["ContentLength"])
+
+    async def chunks(self, key: str, first: int, last: int) -> AsyncIterator[bytes]:
+        response = await self._s3.get_object(Bucket=self._bucket, Key=key, Range=f"bytes={first}-{last}")
+        async with response["Body"] as body:
+            while chunk := await body.read(UPLOAD_CHUNK):
+                yield chunk
 
     async def copy(self, source: str, target: str) -> None:
         try:

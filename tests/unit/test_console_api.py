@@ -118,8 +118,18 @@ async def test_media_is_served_to_its_owner_only_in_either_variant(console: Cons
     await console.deps.jobs.change("acme", job.id, with_normalized)
     original = await console.client.get(f"/ui/api/jobs/{job.id}/media")
     assert original.content == b"RIFF-original" and original.headers["content-type"] == "audio/wav"
+    assert original.headers["accept-ranges"] == "bytes" and original.headers["content-length"] == "13"
+    key, store = upload_key("acme", job.id, "call.wav"), console.deps.media
+    assert isinstance(store, DirMediaStore)
+    store.ranges_read.clear()
     ranged = await console.client.get(f"/ui/api/jobs/{job.id}/media", headers={"Range": "bytes=0-3"})
     assert ranged.status_code == 206 and ranged.content == b"RIFF"  # a player can seek
+    assert ranged.headers["content-range"] == "bytes 0-3/13"
+    assert store.ranges_read == [(key, 0, 3)]  # only what was asked is read from the bucket
+    tail = await console.client.get(f"/ui/api/jobs/{job.id}/media", headers={"Range": "bytes=-8"})
+    assert tail.status_code == 206 and tail.content == b"original"
+    beyond = await console.client.get(f"/ui/api/jobs/{job.id}/media", headers={"Range": "bytes=50-"})
+    assert beyond.status_code == 416 and beyond.headers["content-range"] == "bytes */13"
     again = await console.client.get(f"/ui/api/jobs/{job.id}/media", params={"variant": "normalized"})
     assert again.content == b"RIFF-normalized"
     assert (await console.other.get(f"/ui/api/jobs/{job.id}/media")).status_code == 404
