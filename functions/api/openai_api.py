@@ -207,3 +207,14 @@ async def audio_job(
         return await _result(svc, job, response_format)
     status = 202 if not job.status.finished else 200
     return JSONResponse(status_code=status, content=job_status(job, svc.deps.settings.base_url))
+
+
+@router.delete(PREFIX + "/jobs/{job_id}", status_code=204, response_model=None,
+               summary="Delete an async job, its media and its result")  # fmt: skip
+async def delete_audio_job(request: Request, tenant: Tenant, job_id: str) -> Response:
+    svc = service(request)
+    job = await svc.get(tenant, job_id)
+    if job.openai is None:
+        raise NotFound(f"no audio job with id {job_id}")
+    await svc.delete(tenant, job_id)  # a job being transcribed is refused (400): it cannot be now
+    return Response(status_code=204)

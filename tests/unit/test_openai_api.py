@@ -146,6 +146,21 @@ async def test_async_answers_202_and_the_job_serves_its_result_when_done(served:
     assert stored.status == JobStatus.COMPLETED and stored.openai is not None and stored.source == "openai"
 
 
+async def test_an_async_job_is_deleted_with_its_media_and_result(served: Served) -> None:
+    files = {"file": ("a.wav", WAV, "audio/wav")}
+    answer = await served.client.post("/v1/audio/transcriptions", data=form(**{"async": "true"}), files=files)
+    job_id = answer.json()["id"]
+    await served.bus.on_wait(job_id)  # type: ignore[misc]  # the pipeline finishes it
+    store = served.deps.media
+    assert isinstance(store, DirMediaStore) and any(job_id in key for key in store.stored_keys())
+    assert (await served.client.delete(f"/v1/audio/jobs/{job_id}")).status_code == 204
+    gone = await served.client.get(f"/v1/audio/jobs/{job_id}")
+    assert gone.status_code == 404 and gone.json()["error"]["message"]
+    assert await served.deps.state.get(result_key("acme", job_id)) is None
+    assert not any(job_id in key for key in store.stored_keys())
+    assert (await served.client.delete(f"/v1/audio/jobs/{job_id}")).status_code == 404
+
+
 async def test_a_temperature_asked_for_is_the_jobs_and_reaches_the_engine(
     served: Served, tmp_path: Path
 ) -> None:
