@@ -137,7 +137,7 @@ class Reconciler:
         for tenant in await self._tenants():
             for row in await self._queued_rows(tenant, first_day, deadline):
                 job = await self._jobs.find(tenant, row.id)
-                if job is None or job.source == "drop" or not _stuck(job, deadline):
+                if job is None or not _stuck(job, deadline):
                     continue
                 if await self._has_upload(tenant, job.id):
                     continue  # the object pass above takes care of it
@@ -155,24 +155,30 @@ class Reconciler:
         return tenants
 
     async def _queued_rows(self, tenant: str, first_day: str, deadline: datetime) -> list[JobRow]:
-        """The index rows of QUEUED jobs made from ``first_day`` until ``deadline``."""
+        """The index rows of the API's QUEUED jobs made from ``first_day`` until ``deadline``. A shard
+        not written since the last pass began is skipped: its rows were judged then, by an earlier
+        deadline that already covered them."""
         prefix = index_prefix(tenant)
         paginator = self._s3.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self._state_bucket, Prefix=prefix, StartAfter=prefix + first_day)
+        keys = [
+            item["Key"]
+            async for page in pages
+            for item in page.get("Contents", [])
+            if self.since is None or item["LastModified"] >= self.since
+        ]
         rows = []
-        async for page in paginator.paginate(
-            Bucket=self._state_bucket, Prefix=prefix, StartAfter=prefix + first_day
-        ):
-            for item in page.get("Contents", []):
-                shard = await self._state.get(item["Key"])
-                for job_id, fields in (shard[0]["rows"] if shard else {}).items():
-                    row = JobRow.decode(job_id, fields)
-                    if (
-                        row.status == JobStatus.QUEUED
-                        and row.source != "drop"
-                        and id_time(job_id) <= deadline
-                    ):
-                        rows.append(row)
-        return rows
+        for key in keys:
+            shard = await self._state.get(key)
+            rows += [
+                JobRow.decode(job_id, fields)
+                for job_id, fields in (shard[0]["rows"] if shard else {}).items()
+            ]
+        return [
+            row
+            for row in rows
+            if row.status == JobStatus.QUEUED and row.source != "drop" and id_time(row.id) <= deadline
+        ]
 
     async def _has_upload(self, tenant: str, job_id: str) -> bool:
         found = await self._s3.list_objects_v2(
