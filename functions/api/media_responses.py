@@ -18,7 +18,7 @@ from functions.common.errors import ApiError, NotFound
 from functions.common.media_store import MediaStore
 from functions.common.render_subtitles import attachment
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")  # more digits than any size: not a range we read
 
 
 class RangeNotSatisfiable(ApiError):
@@ -33,6 +33,8 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None
     first, last = found.group(1), found.group(2)
     if first == "":  # the last N bytes
+        if int(last) == 0:
+            raise RangeNotSatisfiable(f"the range {header!r} asks for no bytes")
         return max(0, size - int(last)), size - 1
     start = int(first)
     end = min(int(last), size - 1) if last else size - 1
