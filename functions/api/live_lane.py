@@ -16,4 +16,4 @@ async def read_live(
     bus: Bus, request: LiveRequest, audio: npt.NDArray[np.float32], timeout_s: float = REPLY_TIMEOUT_S
 ) -> LiveReply | None:
     raw = await bus.request(LIVE_SUBJECT, encode_request(request, audio), timeout_s)
-    return LiveReply.model_validate_json(raw) if raw is not None else None
+    return LiveReply.model_validate_json(raw) if raw else None  # none, or empty: the lane could not

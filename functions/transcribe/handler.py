@@ -25,6 +25,7 @@ from events.models import Event, JobCompleted, JobQueued, JobStarted, JobStopped
 from events.runner import FunctionSpec
 from events.subjects import TRANSCRIBE, TRANSCRIBE_ORDER
 from functions.common.asr import MAX_CHUNK_S, TranscribeOptions
+from functions.common.batch_status import transcribed_channels
 from functions.common.bootstrap import Deps
 from functions.common.datasets import DatasetRepository
 from functions.common.drop_files import drop_result_base
@@ -149,7 +150,7 @@ async def _run_engine(job: JobDocument, deps: Deps) -> Transcript:
     with tempfile.TemporaryDirectory(prefix="shenava-asr-") as tmp:
         wav = Path(tmp) / "audio.wav"
         await deps.media.download(job.media.normalized_key, wav)
-        channels = 1 if job.media.redundant_channel else max(job.media.channels, 1)
+        channels = transcribed_channels(job)
         runs = [
             await asyncio.to_thread(engine.transcribe_channel, wav, ch, options) for ch in range(channels)
         ]

@@ -16,6 +16,7 @@ more workers in the same queue group share the streams.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -29,6 +30,7 @@ from functions.common.live import LIVE_QUEUE, LIVE_SUBJECT, RATE, LiveReply, Liv
 from functions.common.logs import configure_logging
 from functions.common.settings import Settings, load_settings
 from functions.common.transcript import Segment
+from functions.transcribe.guard import Flag
 
 log = logging.getLogger("shenava.live")
 
@@ -40,10 +42,10 @@ LATENCY = Histogram(
 
 LIVE_WINDOW_S = 15.0  # the encoder's window for an utterance up to LIVE_WINDOW_S - MARGIN_S long
 MARGIN_S = 1.0  # silence after the utterance inside the window, as Whisper usually hears
-SUSPICIOUS = frozenset({"repetition", "low_confidence", "broken_text"})
+SUSPICIOUS = frozenset(Flag) - {Flag.NO_SPEECH}  # what a full-window re-read may mend
 
 
-def answer(engine: AsrEngine, data: bytes, beam_size: int | None = None) -> bytes:
+def answer(engine: AsrEngine, data: bytes) -> bytes:
     """A request's bytes in, the reply's JSON out (run in a thread: the engine blocks)."""
     request, audio = decode_request(data)
     started = time.perf_counter()
@@ -108,6 +110,8 @@ async def _answer_until(stop: asyncio.Event, subscription: Any, engine: AsrEngin
             UTTERANCES.labels(outcome="answered").inc()
         except Exception:  # one bad utterance must not end the lane
             UTTERANCES.labels(outcome="failed").inc()
+            with contextlib.suppress(Exception):  # an empty reply: the API falls back now, not at its timeout
+                await msg.respond(b"")
             log.exception("an utterance could not be read")
         LATENCY.observe(time.monotonic() - started)
 

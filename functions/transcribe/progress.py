@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 
+from functions.common.batch_status import transcribed_channels
 from functions.common.jobs import Accounted, JobDocument, JobRepository, JobStatus, Progress
 from functions.common.transcript import Segment
 
@@ -26,10 +27,6 @@ INTERVAL_S = 2.0
 def segment_status(segment: Segment) -> str:
     """The TRD status a segment is accounted under."""
     return "RECOGNIZED" if segment.text.strip() else "NO_MATCH"
-
-
-def channels_transcribed(job: JobDocument) -> int:
-    return 1 if job.media.redundant_channel else max(job.media.channels, 1)
 
 
 class ProgressReporter:
@@ -45,7 +42,7 @@ class ProgressReporter:
         self._interval_s = interval_s
         self._monotonic = monotonic
         self._duration = max(job.media.duration, 0.0)
-        self._progress = Progress(total_s=round(self._duration * channels_transcribed(job), 3))
+        self._progress = Progress(total_s=round(self._duration * transcribed_channels(job), 3))
         self._channels_done = 0
         self._position = 0.0  # the furthest segment end in the current channel
         self._dirty = False  # counted since the last write

@@ -87,3 +87,16 @@ def test_the_answer_is_a_reply_with_the_segments() -> None:
     )
     assert [s.text for s in reply.segments] == ["hello hello hello hello hello hello"]
     assert reply.decode_s >= 0
+
+
+async def test_an_empty_reply_from_the_lane_is_no_answer() -> None:
+    """The worker answers b"" when it could not read an utterance: the API falls back at once."""
+    from functions.api.live_lane import read_live
+    from tests.fakes import MemoryBus
+
+    async def failed(subject: str, payload: bytes) -> bytes:
+        return b""
+
+    bus = MemoryBus()
+    bus.responder = failed
+    assert await read_live(bus, LiveRequest(tenant="acme"), seconds(1)) is None
