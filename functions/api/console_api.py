@@ -10,6 +10,7 @@ dialects' formats, Kashf datasets) goes through the dialects' own endpoints. Aut
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -88,10 +89,13 @@ async def jobs(
     snapshot = await svc.polls.index.snapshot(tenant)
     rows = [row for row in snapshot.rows if _matches(row, wanted, since, text, batch)]
     chosen = rows[(page - 1) * limit : page * limit]
+    running = [row.id for row in chosen if row.status == JobStatus.IN_PROGRESS]
+    found = await asyncio.gather(*(svc.deps.jobs.find(tenant, job_id) for job_id in running))
+    progress = {job.id: job for job in found if job is not None}
     listed = []
     for row in chosen:
         entry = _row(row)
-        if row.status == JobStatus.IN_PROGRESS and (job := await svc.deps.jobs.find(tenant, row.id)):
+        if (job := progress.get(row.id)) is not None:
             entry["status"], entry["progress"] = job.status.value, _progress(job)
         listed.append(entry)
     return {"total": len(rows), "page": page, "limit": limit, "jobs": listed}

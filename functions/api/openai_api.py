@@ -112,14 +112,14 @@ def _request(form: FormData, task: str) -> OpenAIRequest:
     )  # fmt: skip
 
 
-def _options(form: FormData, task: str) -> RecognitionOptions:
+def _options(form: FormData, task: str, temperature: float) -> RecognitionOptions:
     prompt = _text(form, "prompt") or ""
     if len(prompt) > MAX_PROMPT_CHARS:
         raise BadRequest(f"prompt is longer than {MAX_PROMPT_CHARS} characters")
     language = language_of_model(None, _text(form, "language"))
     return RecognitionOptions(
         language=language, task=task, timestamps=True, hints=[prompt] if prompt else [],
-        temperature=_temperature(form),
+        temperature=temperature,
     )  # fmt: skip
 
 
@@ -128,7 +128,8 @@ async def _submission(request: Request, tenant: str, task: str) -> tuple[Submiss
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise BadRequest("file is required (multipart/form-data)")
-    openai, options = _request(form, task), _options(form, task)
+    openai = _request(form, task)
+    options = _options(form, task, openai.temperature)
     wait = (_text(form, "async") or "false").lower() not in {"true", "1", "yes"} and not openai.callback_url
     settings = request.app.state.deps.settings
     if openai.callback_url:

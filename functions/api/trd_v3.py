@@ -6,6 +6,7 @@ JOB rendering and its error body ``{"detail": message}``; the rest is the servic
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from pathlib import Path
@@ -284,7 +285,7 @@ async def query(
     if isinstance(known, bytes):
         return Response(known, media_type=JSON)
     total, rows = listings.page(snapshot, wanted)
-    found = [await _listed(svc, tenant, row, result) for row in rows]
+    found = await asyncio.gather(*(_listed(svc, tenant, row, result) for row in rows))
     head = encode_json({"page": page, "limit": limit, "total": total})[:-1]
     body = head + b',"results":[' + b",".join(f for f in found if f is not None) + b"]}"
     if all(JobStatus(row.status).finished for row in rows):  # then nothing on the page changes unseen

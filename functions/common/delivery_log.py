@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from functions.common.clock import utcnow
 from functions.common.jobs import new_job_id
-from functions.common.state_store import StateStore
+from functions.common.state_store import Document, StateStore
 
 
 class AttemptRecord(BaseModel):
@@ -106,15 +106,15 @@ class DeliveryLog:
         keys = sorted(await self._store.list_keys(_attempts_prefix(tenant)), reverse=True)
         if failed_only:
             keys = [k for k in keys if k.endswith(".failed.json")]
-        found = [await self._store.get(key) for key in _page(keys, page, limit)]
+        found = await self._read(_page(keys, page, limit))
         return len(keys), [AttemptRecord.model_validate(doc) for doc, _ in filter(None, found)]
 
     async def prune(self, tenant: str, before: datetime) -> int:
         """Remove the tenant's attempts made before ``before``; how many were removed."""
         keys = await self._store.list_keys(_attempts_prefix(tenant))
         old = [key for key in keys if (made := attempt_time(key)) is not None and made < before]
-        for start in range(0, len(old), _DELETES_AT_ONCE):
-            await asyncio.gather(*(self._store.delete(key) for key in old[start : start + _DELETES_AT_ONCE]))
+        for start in range(0, len(old), _AT_ONCE):
+            await asyncio.gather(*(self._store.delete(key) for key in old[start : start + _AT_ONCE]))
         return len(old)
 
     async def add_dead_letter(self, tenant: str, letter: DeadLetter) -> None:
@@ -127,7 +127,7 @@ class DeliveryLog:
     async def dead_letters(self, tenant: str, page: int, limit: int) -> tuple[int, list[DeadLetter]]:
         """Deliveries whose retries ran out, newest job first (job ids sort by time)."""
         keys = sorted(await self._store.list_keys(_dead_prefix(tenant)), reverse=True)
-        found = [await self._store.get(key) for key in _page(keys, page, limit)]
+        found = await self._read(_page(keys, page, limit))
         return len(keys), [DeadLetter.model_validate(doc) for doc, _ in filter(None, found)]
 
     async def disable(self, tenant: str, url: str, reason: str) -> None:
@@ -147,11 +147,21 @@ class DeliveryLog:
 
     async def disabled_endpoints(self, tenant: str) -> list[DisabledEndpoint]:
         keys = await self._store.list_keys(f"tenants/{tenant}/webhook-endpoints/")
-        found = [await self._store.get(key) for key in keys]
+        found = await self._read(keys)
         return [DisabledEndpoint.model_validate(doc) for doc, _ in filter(None, found)]
 
+    async def _read(self, keys: list[str]) -> list[tuple[Document, str] | None]:
+        """The documents at ``keys``, in their order, read ``_AT_ONCE`` at a time."""
+        gate = asyncio.Semaphore(_AT_ONCE)
 
-_DELETES_AT_ONCE = 16
+        async def read(key: str) -> tuple[Document, str] | None:
+            async with gate:
+                return await self._store.get(key)
+
+        return list(await asyncio.gather(*(read(key) for key in keys)))
+
+
+_AT_ONCE = 16  # requests to the state store in flight at once
 
 
 def attempt_time(key: str) -> datetime | None:
