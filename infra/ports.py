@@ -16,7 +16,7 @@ class NoFreePort(RuntimeError):
     pass
 
 
-def _port_is_free(host: str, port: int) -> bool:
+def port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind((host, port))
@@ -35,7 +35,7 @@ def free_port(host: str = "127.0.0.1", taken: set[int] | None = None, grpc: bool
         wanted = [port, port + GRPC_PORT_OFFSET] if grpc else [port]
         if any(p in taken or p > 65535 for p in wanted):
             continue
-        if grpc and not _port_is_free(host, port + GRPC_PORT_OFFSET):
+        if grpc and not port_is_free(host, port + GRPC_PORT_OFFSET):
             continue
         taken.update(wanted)
         return port

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -172,3 +173,16 @@ class MonotonicClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+async def until_listening(server: Any, serving: asyncio.Task[Any], timeout_s: float = 30.0) -> None:
+    """Until the uvicorn ``server`` listens (uvicorn signals it only by a flag); fails, instead of
+    waiting for ever, when it stops first or does not listen within ``timeout_s``."""
+
+    async def listening() -> None:
+        while not server.started:
+            if serving.done():
+                raise RuntimeError("the server stopped before it listened")
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(listening(), timeout_s)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.common.settings import Settings, load_settings
-from infra.ports import free_port, free_port_settings
+from infra.ports import free_port, free_port_settings, port_is_free
 from infra.probes import http_ok, jetstream_ready
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,19 +42,8 @@ def metrics_base_port(count: int) -> int:
     """A first port with ``count`` free ports from it on."""
     while True:
         base = free_port()
-        if all(free_port_is(base + offset) for offset in range(1, count)):
+        if all(port_is_free("127.0.0.1", base + offset) for offset in range(1, count)):
             return base
-
-
-def free_port_is(port: int) -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass

@@ -14,7 +14,6 @@ import os
 import socket
 import subprocess
 import sys
-import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,11 +30,13 @@ from events.models import Event, parse_event
 from functions.api.app import create_app
 from functions.common.apikeys import create_key
 from functions.common.bootstrap import bootstrap
+from functions.common.job_index import id_time
 from functions.common.settings import Settings
 from functions.common.worker import serve
 from functions.ingest.handler import SPEC as INGEST_SPEC
 from functions.notify.handler import notify_spec
 from functions.train.handler import SPEC as TRAIN_SPEC
+from tests.fakes import until_listening
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,11 +55,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def job_created_at(job_id: str) -> float:
-    """When a job was made (epoch seconds): its id is a UUIDv7, milliseconds in the first 48 bits."""
-    try:
-        return (uuid.UUID(job_id).int >> 80) / 1000
-    except ValueError:
-        return 0.0
+    """When a job was made (epoch seconds), from its UUIDv7 id."""
+    return id_time(job_id).timestamp()
 
 
 @dataclass
@@ -189,8 +187,7 @@ async def start_pipeline(settings: Settings, logs: Path) -> tuple[Pipeline, Any]
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.api_port, log_level="warning")
     )
     api = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
+    await until_listening(server, api)
     async with bootstrap(settings) as deps:
         key = await create_key(deps.state, "acme")
         other = await create_key(deps.state, "globex")

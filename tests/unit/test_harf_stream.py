@@ -38,7 +38,7 @@ from functions.common.render_harf import hms
 from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
 from functions.common.transcript import Segment, Transcript
-from tests.fakes import DirMediaStore, MemoryBus
+from tests.fakes import DirMediaStore, MemoryBus, until_listening
 from tests.integration.pipeline import free_port
 from tests.speech import espeak_wav
 
@@ -334,8 +334,7 @@ async def test_a_client_that_leaves_mid_stream_loses_nothing_it_sent(tmp_path: P
     spools_before = set(Path(tempfile.gettempdir()).glob("shenava-stream-*"))
     sent = windows(spoken)[:5]  # past the end of the first sentence, into the second
     try:
-        while not server.started:
-            await asyncio.sleep(0.01)
+        await until_listening(server, serving)
         uri = f"ws://127.0.0.1:{port}{WS_PATH}"
         async with connect(uri, additional_headers={"Authorization": f"Token {key}"}) as ws:
             for window in sent:

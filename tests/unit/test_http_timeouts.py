@@ -18,7 +18,7 @@ from functions.api.http_protocol import protocol_with_head_timeout
 from functions.common.apikeys import create_key
 from functions.common.settings import Settings
 from functions.common.state_store import MemoryStateStore
-from tests.fakes import DirMediaStore, MemoryBus
+from tests.fakes import DirMediaStore, MemoryBus, until_listening
 
 READ_TIMEOUT_S = 0.5
 CLOSED_WITHIN_S = 10.0  # far above the limit; without one the connection stays open for ever
@@ -38,8 +38,7 @@ async def api_port(tmp_path: Path) -> AsyncIterator[int]:
                             http=protocol_with_head_timeout(READ_TIMEOUT_S))  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
+    await until_listening(server, task)
     port = server.servers[0].sockets[0].getsockname()[1]
     KEYS[port] = await create_key(state, "acme")
     yield port
