@@ -117,7 +117,7 @@ class DropBatchService(JobService):
         rows = await self.deps.jobs.index.rows(
             tenant, lambda r: r.batch == batch and r.status != JobStatus.DELETED
         )
-        jobs = [job for row in reversed(rows) if (job := await self.deps.jobs.find(tenant, row.id))]
+        jobs = await self.deps.jobs.find_many(tenant, [row.id for row in reversed(rows)])
         if not jobs:
             raise NotFound(f"no files in the batch {batch!r}")
         return jobs

@@ -10,7 +10,6 @@ dialects' formats, Kashf datasets) goes through the dialects' own endpoints. Aut
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -90,8 +89,7 @@ async def jobs(
     rows = [row for row in snapshot.rows if _matches(row, wanted, since, text, batch)]
     chosen = rows[(page - 1) * limit : page * limit]
     running = [row.id for row in chosen if row.status == JobStatus.IN_PROGRESS]
-    found = await asyncio.gather(*(svc.deps.jobs.find(tenant, job_id) for job_id in running))
-    progress = {job.id: job for job in found if job is not None}
+    progress = {job.id: job for job in await svc.deps.jobs.find_many(tenant, running)}
     listed = []
     for row in chosen:
         entry = _row(row)

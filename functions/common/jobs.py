@@ -308,17 +308,21 @@ class JobRepository:
         await self._store.delete(job_key(tenant, job_id))
         await self.index.remove(tenant, job_id)
 
-    async def rebuild_index(self, tenant: str) -> int:
-        """Recreate the tenant's index from its job documents (read ``READ_CONCURRENCY`` at a
-        time); returns the number of jobs."""
+    async def find_many(self, tenant: str, job_ids: list[str]) -> list[JobDocument]:
+        """The jobs that exist of ``job_ids``, in that order, read ``READ_CONCURRENCY`` at a time."""
         gate = asyncio.Semaphore(READ_CONCURRENCY)
 
         async def read(job_id: str) -> JobDocument | None:
             async with gate:
                 return await self.find(tenant, job_id)
 
-        found = await asyncio.gather(*(read(job_id) for job_id in await self.list_ids(tenant)))
-        rows = [index_row(job) for job in found if job is not None]
+        found = await asyncio.gather(*(read(job_id) for job_id in job_ids))
+        return [job for job in found if job is not None]
+
+    async def rebuild_index(self, tenant: str) -> int:
+        """Recreate the tenant's index from its job documents; returns the number of jobs."""
+        found = await self.find_many(tenant, await self.list_ids(tenant))
+        rows = [index_row(job) for job in found]
         await self.index.replace_all(tenant, rows)
         return len(rows)
 
