@@ -34,7 +34,7 @@ from functions.common.jobs import Accounted, JobDocument, JobStatus, Stage, resu
 from functions.common.render_trd import render_batch_result, render_csv
 from functions.common.transcript import Segment, Transcript
 from functions.transcribe import metrics
-from functions.transcribe.progress import ProgressReporter, segment_status
+from functions.transcribe.progress import ProgressReporter, account
 
 log = logging.getLogger("shenava.transcribe")
 
@@ -205,9 +205,7 @@ def accounted(transcript: Transcript) -> dict[str, Accounted]:
     """Speech seconds and segments by TRD segment status (RECOGNIZED, NO_MATCH)."""
     totals: dict[str, Accounted] = {}
     for segment in transcript.segments:
-        entry = totals.setdefault(segment_status(segment), Accounted())
-        entry.seconds = round(entry.seconds + segment.end - segment.start, 3)
-        entry.segments += 1
+        account(totals, segment)
     return totals
 
 

@@ -29,6 +29,13 @@ def segment_status(segment: Segment) -> str:
     return "RECOGNIZED" if segment.text.strip() else "NO_MATCH"
 
 
+def account(totals: dict[str, Accounted], segment: Segment) -> None:
+    """Add the segment's speech seconds and count to its status's entry."""
+    entry = totals.setdefault(segment_status(segment), Accounted())
+    entry.seconds = round(entry.seconds + segment.end - segment.start, 3)
+    entry.segments += 1
+
+
 class ProgressReporter:
     def __init__(
         self,
@@ -56,9 +63,7 @@ class ProgressReporter:
 
     def add(self, segment: Segment) -> None:
         self._position = max(self._position, min(segment.end, self._duration))
-        entry = self._progress.accounted.setdefault(segment_status(segment), Accounted())
-        entry.seconds = round(entry.seconds + segment.end - segment.start, 3)
-        entry.segments += 1
+        account(self._progress.accounted, segment)
         self._progress.segments += 1
         self._update_audio()
 
