@@ -27,7 +27,7 @@ from functions.api.auth import caller_tenant
 from functions.api.service import JobService
 from functions.common.delivery_log import DeliveryLog, webhook_id_of
 from functions.common.errors import Conflict, NotFound
-from functions.common.jobs import Delivery, DeliveryAttempt, new_job_id
+from functions.common.jobs import Delivery, DeliveryAttempt, JobDocument, new_job_id
 from functions.common.webhook_secrets import ROTATION_GRACE, WebhookSecrets
 
 PREFIX = "/shenava/v1"
@@ -83,13 +83,13 @@ async def job_deliveries(
 
 
 async def _replay(
-    request: Request, tenant: str, job_id: str, keys: list[str], failed_only: bool = False
+    request: Request, job: JobDocument, keys: list[str], failed_only: bool = False
 ) -> JSONResponse:
     svc = service(request)
     book = log_of(request)
-    job = await svc.get(tenant, job_id)
-    for key in keys:
-        disabled = await book.disabled(tenant, job.deliveries[key].url)
+    tenant = job.tenant
+    for url in dict.fromkeys(job.deliveries[key].url for key in keys):  # each URL once
+        disabled = await book.disabled(tenant, url)
         if disabled is not None:
             raise Conflict(
                 f"{disabled.url} is disabled ({disabled.reason}); enable it first with "
@@ -110,7 +110,7 @@ async def replay_one(request: Request, tenant: Tenant, job_id: str, delivery_id:
     job = await service(request).get(tenant, job_id)
     if delivery_id not in job.deliveries:
         raise NotFound(f"the job {job_id} has no delivery {delivery_id}")
-    return await _replay(request, tenant, job_id, [delivery_id])
+    return await _replay(request, job, [delivery_id])
 
 
 @router.post("/jobs/{job_id}/deliveries/replay", status_code=202, summary="Send every failed delivery again")
@@ -119,7 +119,7 @@ async def replay_failed(request: Request, tenant: Tenant, job_id: str) -> JSONRe
     failed = [key for key, d in job.deliveries.items() if not d.delivered]
     if not failed:
         raise Conflict(f"the job {job_id} has no failed delivery to replay")
-    return await _replay(request, tenant, job_id, failed, failed_only=True)
+    return await _replay(request, job, failed, failed_only=True)
 
 
 @router.get("/webhooks/endpoints/disabled", summary="URLs disabled by a 410 Gone answer")
