@@ -15,10 +15,14 @@ espeak-ng Portuguese and Persian):
 Both are warmed up on one file first and never run at the same time. Per file: WER (Whisper's
 normalisers, ``tests.scoring``), words out against the reference's, sentences lost (less than half
 their words found), the longest run of one repeated word sequence (reference / out), wall time.
-Per group: WER pooled over its files (errors / reference words) and the mean of per-file WER.
+Per group: WER pooled over its files (errors / reference words) and the mean of per-file WER;
+the sentences the pipeline lost where WhisperX kept them; and how sure the WER difference is (a
+paired bootstrap over the group's files: at two dozen short prompts a group, a few words either
+way are within chance).
 Then language detection: the short files again with no language given, how many each gets right.
 
     .venv/bin/python -m bench.wer [--groups en,es,fr,it,ru,pt,fa,long] [--engine] [--no-detect] [--short N]
+                                  [--texts out.jsonl]
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import random
 import statistics
 import tempfile
 import time
@@ -52,7 +58,7 @@ class Score:
     wer: float
     errors: int
     words: int
-    lost: int
+    lost: tuple[str, ...]  # the reference sentences less than half of which was found
     run: int
     wall_s: float
 
@@ -62,7 +68,7 @@ def score(item: Item, out: Output) -> Score:
         wer=wer(item.reference, out.text, item.language),
         errors=errors(item.reference, out.text, item.language),
         words=len(words_of(out.text, item.language)),
-        lost=len(lost_sentences(item.sentences, out.text, item.language)),
+        lost=tuple(lost_sentences(item.sentences, out.text, item.language)),
         run=longest_run(out.text, item.language),
         wall_s=out.wall_s,
     )
@@ -153,7 +159,7 @@ async def shenava_engine(_: Path) -> AsyncIterator[Transcriber]:
     yield transcribe
 
 
-async def measure(items: list[Item], engine_only: bool, detect: bool) -> None:
+async def measure(items: list[Item], engine_only: bool, detect: bool, texts: Path | None) -> None:
     whisperx = WhisperX()
     with tempfile.TemporaryDirectory(prefix="shenava-bench-") as tmp:
         ours = shenava_engine if engine_only else shenava_pipeline
@@ -162,10 +168,22 @@ async def measure(items: list[Item], engine_only: bool, detect: bool) -> None:
             for run in systems.values():  # warm-up: first calls load and compile
                 await run(items[0], items[0].language)
             scores: dict[str, dict[str, Score]] = {name: {} for name in SYSTEMS}
+            saved = texts.open("w", encoding="utf-8") if texts else None
             for item in items:
                 for name, run in systems.items():
-                    scores[name][item.name] = score(item, await run(item, item.language))
+                    out = await run(item, item.language)
+                    scores[name][item.name] = score(item, out)
+                    if saved:
+                        row = {
+                            "item": item.name,
+                            "system": name,
+                            "reference": item.reference,
+                            "text": out.text,
+                        }
+                        saved.write(json.dumps(row, ensure_ascii=False) + "\n")
                 print_item(item, scores)
+            if saved:
+                saved.close()
             report(items, scores)
             if detect:
                 await detection(items, systems)
@@ -177,7 +195,8 @@ def print_item(item: Item, scores: dict[str, dict[str, Score]]) -> None:
     print(
         f"{item.name:34.34} {item.seconds:6.1f}s  WER {p.wer:5.3f} {w.wer:5.3f}  "
         f"words {len(words_of(item.reference, item.language)):4d} {p.words:4d} {w.words:4d}  "
-        f"lost {p.lost:2d} {w.lost:2d}  run {ref_run} {p.run} {w.run}  wall {p.wall_s:6.2f} {w.wall_s:6.2f}",
+        f"lost {len(p.lost):2d} {len(w.lost):2d}  run {ref_run} {p.run} {w.run}  "
+        f"wall {p.wall_s:6.2f} {w.wall_s:6.2f}",
         flush=True,
     )
 
@@ -186,7 +205,7 @@ def report(items: list[Item], scores: dict[str, dict[str, Score]]) -> None:
     print("\n(per system: pipeline then whisperx)")
     print(
         f"{'group':6} {'files':>5}  {'pooled WER':>13}  {'mean WER':>13}  {'lost':>7}  {'runs>3':>7}  "
-        f"{'wall s':>15}"
+        f"{'wall s':>15}  {'lost by the pipeline alone':>26}  pooled WER difference, 95 % interval"
     )
     for group in dict.fromkeys(i.group for i in items):
         members = [i for i in items if i.group == group]
@@ -201,12 +220,16 @@ def report(items: list[Item], scores: dict[str, dict[str, Score]]) -> None:
             )
             cols.append(
                 (sum(x.errors for x in s) / max(ref_words, 1), statistics.mean(x.wer for x in s),
-                 sum(x.lost for x in s), loops, sum(x.wall_s for x in s))
+                 sum(len(x.lost) for x in s), loops, sum(x.wall_s for x in s))
             )  # fmt: skip
         (pw, pm, pl, pr, pt), (ww, wm, wl, wr, wt) = cols
+        alone = sum(
+            len(set(scores["pipeline"][i.name].lost) - set(scores["whisperx"][i.name].lost)) for i in members
+        )
+        low, high = difference_interval(members, scores)
         print(
             f"{group:6} {len(members):5d}  {pw:6.3f} {ww:6.3f}  {pm:6.3f} {wm:6.3f}  {pl:3d} {wl:3d}  "
-            f"{pr:3d} {wr:3d}  {pt:7.1f} {wt:7.1f}"
+            f"{pr:3d} {wr:3d}  {pt:7.1f} {wt:7.1f}  {alone:26d}  {pw - ww:+.3f} [{low:+.3f}, {high:+.3f}]"
         )
     for item in (i for i in items if i.group == "long"):
         p, w = scores["pipeline"][item.name], scores["whisperx"][item.name]
@@ -215,6 +238,30 @@ def report(items: list[Item], scores: dict[str, dict[str, Score]]) -> None:
             f"({item.seconds / p.wall_s:.1f}x realtime), whisperx {w.wall_s:.1f} s "
             f"({item.seconds / w.wall_s:.1f}x realtime); pipeline/whisperx wall {p.wall_s / w.wall_s:.2f}"
         )
+
+
+def difference_interval(
+    members: list[Item], scores: dict[str, dict[str, Score]], resamples: int = 2000
+) -> tuple[float, float]:
+    """A paired bootstrap over the group's files: the 2.5th and 97.5th percentiles of pooled WER
+    (pipeline) minus pooled WER (whisperx) when the files are drawn again with replacement. An
+    interval that holds 0 is a difference the sample cannot tell from chance."""
+    rows = [
+        (
+            scores["pipeline"][i.name].errors,
+            scores["whisperx"][i.name].errors,
+            len(words_of(i.reference, i.language)),
+        )
+        for i in members
+    ]
+    draw = random.Random(0)  # the same interval for the same scores
+    differences = []
+    for _ in range(resamples):
+        sample = draw.choices(rows, k=len(rows))
+        words = max(1, sum(n for _, _, n in sample))
+        differences.append((sum(p for p, _, _ in sample) - sum(w for _, w, _ in sample)) / words)
+    differences.sort()
+    return differences[int(0.025 * resamples)], differences[int(0.975 * resamples) - 1]
 
 
 async def detection(items: list[Item], systems: dict[str, Transcriber]) -> None:
@@ -244,9 +291,10 @@ def main() -> None:
         default=SHORT_PER_LANGUAGE,
         help=f"single prompts per human language ({SHORT_PER_LANGUAGE}; 0: every held-out one, about 100)",
     )
+    parser.add_argument("--texts", type=Path, help="also write every transcript here (JSON lines)")
     args = parser.parse_args()
     groups = {g.strip() for g in args.groups.split(",") if g.strip()} or None
-    asyncio.run(measure(corpus(groups, args.short), args.engine, not args.no_detect))
+    asyncio.run(measure(corpus(groups, args.short), args.engine, not args.no_detect, args.texts))
 
 
 if __name__ == "__main__":
