@@ -9,8 +9,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from functions.api.live_lane import read_live
 from functions.api.service import JobService, Submission
 from functions.api.stream_vad import RATE, Utterance
@@ -18,6 +16,7 @@ from functions.api.wav_stream import WavFormat, wav_header
 from functions.common.errors import ApiError
 from functions.common.jobs import JobStatus, RecognitionOptions
 from functions.common.live import LiveRequest
+from functions.common.pcm16 import pcm16_bytes
 from functions.common.transcript import Segment, Word
 
 log = logging.getLogger("shenava.api.harf.stream")
@@ -111,7 +110,7 @@ class UtteranceReader:
     async def _submit(self, utterance: Utterance, number: int) -> str:
         with tempfile.TemporaryDirectory(prefix="shenava-utterance-") as tmp:
             path = Path(tmp) / "utterance.wav"
-            pcm = np.clip(utterance.audio * 32768.0, -32768, 32767).astype("<i2").tobytes()
+            pcm = pcm16_bytes(utterance.audio)
             path.write_bytes(wav_header(WavFormat(1, RATE), len(pcm)) + pcm)
             job = await self.svc.submit(
                 Submission(

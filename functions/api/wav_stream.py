@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from functions.common.pcm16 import float_samples
+
 MAX_HEADER_BYTES = 64 * 1024  # fmt, LIST, … before the audio; more is not a header
 PCM, EXTENSIBLE = 1, 0xFFFE
 UNKNOWN_SIZES = {0, 0xFFFFFFFF}
@@ -106,7 +108,7 @@ def parse_fmt(body: bytes) -> WavFormat:
 
 def pcm_to_mono(pcm: bytes, fmt: WavFormat) -> npt.NDArray[np.float32]:
     """Interleaved 16-bit PCM → mono float32 in [-1, 1] (channels averaged)."""
-    samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
+    samples = float_samples(pcm)
     if fmt.channels > 1:
         samples = samples.reshape(-1, fmt.channels).mean(axis=1)
     return samples

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
+from functions.common.pcm16 import float_samples, pcm16_bytes
 from functions.common.transcript import Segment
 
 LIVE_SUBJECT = "shenava-live.utterance"
@@ -47,12 +48,10 @@ class LiveReply(BaseModel):
 
 
 def encode_request(request: LiveRequest, audio: npt.NDArray[np.float32]) -> bytes:
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-    return request.model_dump_json().encode() + b"\n" + pcm
+    return request.model_dump_json().encode() + b"\n" + pcm16_bytes(audio)
 
 
 def decode_request(data: bytes) -> tuple[LiveRequest, npt.NDArray[np.float32]]:
     header, _, pcm = data.partition(b"\n")
     request = LiveRequest.model_validate(json.loads(header))
-    audio = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0
-    return request, audio
+    return request, float_samples(pcm)

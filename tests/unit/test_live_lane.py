@@ -56,6 +56,15 @@ def test_a_request_survives_the_wire() -> None:
     assert back.size == audio.size and np.max(np.abs(back - audio)) < 1e-4
 
 
+def test_samples_read_from_a_clients_pcm_reach_the_live_worker_unchanged() -> None:
+    # The API reads the client's PCM as k / 32768; the worker must read the same k back
+    # (a request once scaled by 32767: every sample a little quieter, full scale clipped).
+    pcm = np.array([-32768, -12345, -1, 0, 1, 12345, 32767], dtype="<i2")
+    audio = pcm.astype(np.float32) / 32768.0
+    _, back = decode_request(encode_request(LiveRequest(tenant="acme"), audio))
+    assert (np.round(back * 32768.0).astype(np.int16) == pcm).all()
+
+
 def test_an_utterance_is_read_with_a_short_window_when_it_reads_cleanly() -> None:
     engine = WindowedEngine(clean=True)
     read(engine, LiveRequest(tenant="acme"), seconds(3))
