@@ -14,7 +14,6 @@ function workers and the API. ``Child.run(stop)`` keeps one process alive until 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -176,10 +175,14 @@ class Supervised:
             self._task = asyncio.create_task(self.child.run(self._stop), name=f"supervise-{self.child.name}")
 
     async def stop(self, timeout_s: float = CHILD_STOP_TIMEOUT_S) -> None:
-        """Stop restarting it, then stop the process (SIGTERM, then SIGKILL after ``timeout_s``)."""
+        """Stop restarting it, then stop the process (SIGTERM, then SIGKILL after ``timeout_s``).
+
+        Cancelled while waiting for the restart loop, it still stops the process, then lets the
+        cancellation through (a caller's ``asyncio.timeout`` must see it)."""
         self._stop.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+        try:
+            if self._task is not None:
                 await asyncio.gather(self._task, return_exceptions=True)
+        finally:
             self._task = None
-        await self.child.stop(timeout_s)
+            await self.child.stop(timeout_s)

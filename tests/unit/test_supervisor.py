@@ -6,6 +6,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+import pytest
+
 from infra.children import Health, Supervised
 from infra.stack import free_port_settings
 from infra.supervisor import Backoff, Child, banner, worker_names
@@ -94,6 +96,36 @@ async def test_a_supervised_child_can_be_stopped_and_started_again(tmp_path: Pat
     await starts(part.child, 2)
     assert part.child.pid not in (None, pid)
     await part.stop(timeout_s=5)
+
+
+async def test_a_cancelled_stop_is_not_swallowed_and_still_stops_the_process(
+    tmp_path: Path,
+) -> None:
+    class Stubborn(Child):
+        """Sees the stop switch and goes on anyway; records that its process was stopped."""
+
+        def __init__(self) -> None:
+            super().__init__("stubborn", [sys.executable, "-c", "pass"], tmp_path)
+            self.saw_stop = asyncio.Event()
+            self.process_stopped = False
+
+        async def run(self, stop: asyncio.Event) -> None:
+            await stop.wait()
+            self.saw_stop.set()
+            await asyncio.Event().wait()
+
+        async def stop(self, timeout_s: float = 5.0) -> None:
+            self.process_stopped = True
+
+    child = Stubborn()
+    part = Supervised(child)
+    part.start()
+    stopping = asyncio.create_task(part.stop())
+    await child.saw_stop.wait()
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping  # the cancellation is not swallowed
+    assert child.process_stopped
 
 
 def test_repeated_workers_get_their_own_names() -> None:
