@@ -15,14 +15,17 @@ job or a run to finish. One behaviour, whatever the deployment:
   the two settings.
 
 A waiter checks the document first and after every wake, so an event published before it started
-waiting is never missed. The connection is made on first use: a worker's ``Deps`` carry a bus
-that never connects.
+waiting is never missed. A request (the live lane's) carries an id in a header; when its asker
+stops waiting for it (cancelled, or timed out) the id goes out on ``withdrawn_subject``, so a
+responder that has not started on it yet can skip work nobody will read. The connection is made
+on first use: a worker's ``Deps`` carry a bus that never connects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -32,6 +35,7 @@ from events.subjects import DATASET_DONE, SUBJECT_PREFIX, TRANSCRIBE_QUEUES
 from functions.common.errors import ServiceUnavailable
 from functions.common.settings import Settings
 
+REQUEST_ID_HEADER = "Shenava-Request"
 POLL_S = 0.25
 POLL_MAX_S = 2.0
 
@@ -92,6 +96,11 @@ class PollingBus:
 
     async def close(self) -> None:
         return None
+
+
+def withdrawn_subject(subject: str) -> str:
+    """Where the ids of requests on ``subject`` that nobody waits for any more are announced."""
+    return f"{subject}.withdrawn"
 
 
 class Waiters:
@@ -177,11 +186,26 @@ class NatsBus:
         from nats.errors import TimeoutError as NatsTimeout
 
         await self._jetstream()
+        request_id = uuid.uuid4().hex
         try:
-            reply = await self._nc.request(subject, payload, timeout=timeout_s)
-        except (NoRespondersError, NatsTimeout, TimeoutError):
+            reply = await self._nc.request(
+                subject, payload, timeout=timeout_s, headers={REQUEST_ID_HEADER: request_id}
+            )
+        except NoRespondersError:
             return None
+        except (NatsTimeout, TimeoutError):
+            await self._withdraw(subject, request_id)
+            return None
+        except asyncio.CancelledError:
+            await self._withdraw(subject, request_id)
+            raise
         return bytes(reply.data)
+
+    async def _withdraw(self, subject: str, request_id: str) -> None:
+        from nats.errors import Error as NatsError
+
+        with contextlib.suppress(NatsError, OSError):
+            await self._nc.publish(withdrawn_subject(subject), request_id.encode())
 
     async def close(self) -> None:
         if self._nc is not None:

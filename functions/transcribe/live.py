@@ -10,7 +10,10 @@ encoder, and it follows its input); if the quality guard flagged what came back,
 with Whisper's full 30 s window, as files are read (an interim hypothesis is never read twice:
 the final reading follows anyway); answer with the segments, their times from the utterance's
 start. The worker keeps the engine loaded and reads one utterance at a time, in arrival order;
-more workers in the same queue group share the streams.
+more workers in the same queue group share the streams. A request its asker gave up on before
+the worker reached it (a speculative read whose speaker went on talking, an interim hypothesis
+overtaken, a timeout) is skipped: the API announces its id as withdrawn (``functions.common.bus``),
+and every worker keeps the latest ids it heard.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -26,6 +30,7 @@ import numpy.typing as npt
 from prometheus_client import Counter, Histogram
 
 from functions.common.asr import MAX_CHUNK_S, AsrEngine, TranscribeOptions
+from functions.common.bus import REQUEST_ID_HEADER, withdrawn_subject
 from functions.common.live import LIVE_QUEUE, LIVE_SUBJECT, RATE, LiveReply, LiveRequest, decode_request
 from functions.common.logs import configure_logging
 from functions.common.settings import Settings, load_settings
@@ -43,6 +48,27 @@ LATENCY = Histogram(
 LIVE_WINDOW_S = 15.0  # the encoder's window for an utterance up to LIVE_WINDOW_S - MARGIN_S long
 MARGIN_S = 1.0  # silence after the utterance inside the window, as Whisper usually hears
 SUSPICIOUS = frozenset(Flag) - {Flag.NO_SPEECH}  # what a full-window re-read may mend
+WITHDRAWN_KEPT = 4096  # a withdrawn request is skipped if it is still queued among this many
+
+
+class Withdrawn:
+    """The ids of the latest requests whose askers stopped waiting (``withdrawn_subject``)."""
+
+    def __init__(self, limit: int = WITHDRAWN_KEPT) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+
+    async def record(self, msg: Any) -> None:
+        self._ids[msg.data.decode("ascii", "replace")] = None
+        while len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+
+    def holds(self, msg: Any) -> bool:
+        request_id = (msg.headers or {}).get(REQUEST_ID_HEADER)
+        return request_id is not None and request_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 def answer(engine: AsrEngine, data: bytes) -> bytes:
@@ -86,23 +112,32 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     try:
         engine = WhisperEngine(settings.model_copy(update={"asr_beam_size": settings.live_beam_size}))
         nc, _ = await connect(settings, name="shenava-live")
+        withdrawn = Withdrawn()
+        withdrawals = await nc.subscribe(withdrawn_subject(LIVE_SUBJECT), cb=withdrawn.record)
         subscription = await nc.subscribe(LIVE_SUBJECT, queue=LIVE_QUEUE)
         state["status"] = "ok"
         log.info("live lane ready")
         try:
-            await _answer_until(stop, subscription, engine)
+            await answer_until(stop, subscription, engine, withdrawn)
         finally:
             await subscription.unsubscribe()
+            await withdrawals.unsubscribe()
             await nc.drain()
     finally:
         await observability.close()
 
 
-async def _answer_until(stop: asyncio.Event, subscription: Any, engine: AsrEngine) -> None:
+async def answer_until(
+    stop: asyncio.Event, subscription: Any, engine: AsrEngine, withdrawn: Withdrawn
+) -> None:
+    """Answer the subscription's requests one at a time until ``stop`` (withdrawn ones skipped)."""
     while not stop.is_set():
         try:
             msg = await subscription.next_msg(timeout=1.0)
         except TimeoutError:
+            continue
+        if withdrawn.holds(msg):
+            UTTERANCES.labels(outcome="withdrawn").inc()
             continue
         started = time.monotonic()
         try:
