@@ -18,7 +18,9 @@ and its ``ObjectCreated`` is published again, with the same event id (``bucket/k
 is idempotent beyond it, so a republished event that was not lost after all changes nothing.
 Objects whose job has moved on, finished, was deleted, or waits on purpose (IDLE, PAUSED) are
 left alone. After the first full pass, each pass looks only at objects modified since the
-previous pass began minus the deadline (listing is cheap; reading job documents is not).
+previous pass began minus the deadline (listing is cheap; reading job documents is not). That
+point is kept in the state bucket (``WATERMARK_KEY``), so a restarted reconciler goes on from it
+instead of reading the job of every upload the bucket still holds.
 
 The other way round, a job with no media: the API registers a job, then stores its media, and
 removes the job if the store fails. An API process killed between the two (or a store that dies
@@ -56,6 +58,7 @@ log = logging.getLogger("shenava.reconciler")
 CLOCK_MARGIN_S = 60.0  # object times come from the store's clock, not ours
 ORPHAN_DAYS = 2  # how far back a pass looks for jobs whose media never landed
 SOURCE = "reconciler"
+WATERMARK_KEY = "reconciler/since.json"
 
 REPUBLISHED = Counter(
     "shenava_reconciler_republished_total", "ObjectCreated events published again, by why", ["reason"]
@@ -113,6 +116,8 @@ class Reconciler:
 
     async def reconcile(self) -> int:
         """One pass; returns how many events were published again."""
+        if self.since is None:
+            self.since = await self._saved_since()
         began = self._clock()
         deadline = began - self._after
         published = 0
@@ -128,7 +133,13 @@ class Reconciler:
         await self.remove_orphans(deadline)
         # Objects younger than the deadline were skipped: the next pass must still see them.
         self.since = deadline - timedelta(seconds=CLOCK_MARGIN_S)
+        await self._state.put(WATERMARK_KEY, {"since": self.since.isoformat()})
         return published
+
+    async def _saved_since(self) -> datetime | None:
+        """Where the last completed pass (of any reconciler process) left off; None: nowhere yet."""
+        saved = await self._state.get(WATERMARK_KEY)
+        return datetime.fromisoformat(str(saved[0]["since"])) if saved else None
 
     async def remove_orphans(self, deadline: datetime) -> list[str]:
         """Remove the API's jobs whose media never landed (see the module's docstring); their ids."""

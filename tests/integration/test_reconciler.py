@@ -116,6 +116,8 @@ async def test_lost_uploads_and_unregistered_drops_are_announced_again_once(
         "reconciler",
     )
     assert await reconciler.reconcile() == 0  # judged once: later passes look at newer objects
+    restarted = Reconciler(s3, state, published, settings, clock=lambda: later)
+    assert await restarted.reconcile() == 0  # … and a restarted reconciler goes on from there
 
 
 async def test_young_media_is_left_to_its_event(settings: Settings, s3: Any) -> None:
