@@ -96,7 +96,9 @@ async def test_writes_are_throttled_to_one_per_interval() -> None:
         assert len(await transcribe._pull_segments(engine(channel), job, reporter)) == 50
     assert 4 <= reporter.writes <= 6  # 10 s of work at one write per 2 s, never one per segment
     stored = (await jobs.get("t1", JOB_ID)).progress
-    assert stored is not None and stored.segments < 100 and stored.total_s == 200.0
+    # At most one interval's segments (20) behind. Whether the last ones are written depends on
+    # how long the final pull takes in real time (the wait while the engine works is real).
+    assert stored is not None and stored.segments >= 80 and stored.total_s == 200.0
     assert reporter.progress.audio_s == 200.0 and reporter.progress.segments == 100
 
 
