@@ -8,9 +8,14 @@ delivery: receivers deduplicate on it), ``webhook-timestamp`` and ``webhook-sign
 
 Every delivery is delivered at most once by the schedule: the job document records every
 attempt, and a delivery already delivered (or given up) is never sent again, so a redelivered
-event sends no second webhook. Undelivered ones raise ``RetryableError`` with the next delay of
-``notify_backoff_s`` (Standard Webhooks' example schedule over about three days, with ±10 %
-jitter, longer when the receiver asks with ``Retry-After``); when the attempts run out the runner
+event sends no second webhook. The one gap HTTP leaves: a worker killed between the receiver's
+answer and that record sends the delivery again when the event is redelivered — with the same
+``webhook-id``, which is what Standard Webhooks asks receivers to deduplicate on. The record is
+written first, before the log, so the gap is one conditional write long.
+
+Undelivered ones raise ``RetryableError`` with the next delay of ``notify_backoff_s`` (Standard
+Webhooks' example schedule over about three days, with ±10 % jitter, longer when the receiver
+asks with ``Retry-After``); when the attempts run out the runner
 calls ``on_failure``, which gives them up as dead letters. A ``410 Gone`` answer gives the
 delivery up at once and disables the URL for the tenant (``delivery_log``): nothing more is sent
 to it until it is enabled again. Each notification fails alone: a URL that cannot even be sent to
@@ -164,10 +169,13 @@ async def attempt(job: JobDocument, notification: Notification, deps: Deps, repl
     )  # fmt: skip
     if delay is not None:
         record.next_retry_at = record.at + timedelta(seconds=delay)
-    await book.add_attempt(job.tenant, record)
-    await _prune_now_and_then(book, job.tenant, deps)
+    # The job document first: it is what stops a redelivered event from sending again, and a
+    # worker killed after the receiver's 2xx and before this write sends the delivery twice
+    # (same webhook-id). The log, its pruning and the dead letters are views: after it.
     updated = await _record(job, notification, record, outcome, deps)
+    await book.add_attempt(job.tenant, record)
     await _follow_up(book, job, notification, record, outcome, updated)
+    await _prune_now_and_then(book, job.tenant, deps)
     return Attempted(outcome, delay)
 
 

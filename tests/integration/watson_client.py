@@ -11,36 +11,49 @@ from typing import Any
 
 import httpx
 
-from tests.receiver import Receiver
+from tests.receiver import Received, Receiver
 
 SECRET = "chaos-secret"
 
 
 @dataclass
 class Completions:
-    """Watson completion callbacks by job id, as a real receiver got them."""
+    """Watson completion callbacks by job id, as a real receiver got them, each delivery counted
+    once by its ``webhook-id`` (as a Standard Webhooks receiver deduplicates): a notify worker
+    killed between the receiver's answer and its record sends that delivery again, under the
+    same id (``resent``). Two ids for one job would be two deliveries: a job completed twice."""
 
     receiver: Receiver
-    by_job: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    deliveries: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    resent: int = 0
+
+    @property
+    def by_job(self) -> dict[str, int]:
+        return {job: len(ids) for job, ids in self.deliveries.items()}
 
     async def wait_for(self, job_ids: set[str], timeout_s: float) -> None:
         async def all_in() -> None:
-            while not job_ids <= set(self.by_job):
+            while not job_ids <= set(self.deliveries):
                 received = await self.receiver.next(timeout=timeout_s)
-                body = received.json
-                if body["event"] == "recognitions.completed_with_results" and self.receiver.signed_correctly(
-                    received
-                ):
-                    self.by_job[str(body["id"])] += 1
+                if self.receiver.signed_correctly(received):
+                    self._count(received)
 
         await asyncio.wait_for(all_in(), timeout_s)
 
     def settle(self) -> None:
         """Count what arrived since (a duplicate would be here)."""
         while not self.receiver.notifications.empty():
-            body = self.receiver.notifications.get_nowait().json
-            if body["event"] == "recognitions.completed_with_results":
-                self.by_job[str(body["id"])] += 1
+            self._count(self.receiver.notifications.get_nowait())
+
+    def _count(self, received: Received) -> None:
+        body = received.json
+        if body["event"] != "recognitions.completed_with_results":
+            return
+        webhook_id = received.headers.get("webhook-id", "")
+        assert webhook_id, "every notification names its delivery (webhook-id)"
+        ids = self.deliveries[str(body["id"])]
+        self.resent += webhook_id in ids
+        ids.add(webhook_id)
 
 
 class Watson:
