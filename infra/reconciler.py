@@ -178,13 +178,7 @@ class Reconciler:
             for item in page.get("Contents", [])
             if self.since is None or item["LastModified"] >= self.since
         ]
-        rows = []
-        for key in keys:
-            shard = await self._state.get(key)
-            rows += [
-                JobRow.decode(job_id, fields)
-                for job_id, fields in (shard[0]["rows"] if shard else {}).items()
-            ]
+        rows = await self._jobs.index.rows_of(keys)
         return [
             row
             for row in rows

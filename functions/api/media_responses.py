@@ -54,7 +54,7 @@ async def media_response(
         raise NotFound(missing) from exc
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Disposition": attachment(filename).replace("attachment", "inline", 1),
+        "Content-Disposition": attachment(filename, "inline"),
     }
     media_type = content_type or "application/octet-stream"
     if size == 0:

@@ -25,7 +25,8 @@ from functions.common.bootstrap import Deps
 from functions.common.callbacks import CallbackRegistry, Registration
 from functions.common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from functions.common.fetch import FetchedMedia, FetchLimits, fetch_media
-from functions.common.job_index import READ_CONCURRENCY, JobRow
+from functions.common.gather import gather_limited
+from functions.common.job_index import JobRow
 from functions.common.jobs import (
     JobDocument,
     JobStatus,
@@ -174,13 +175,7 @@ class JobService:
         purged: set[str] = snapshot.remember("purged", set)
         due = [row.id for row in newest.expired if row.id not in purged]
         purged.update(due)
-        gate = asyncio.Semaphore(READ_CONCURRENCY)  # the first listing after a TTL may find many
-
-        async def purge(job_id: str) -> None:
-            async with gate:
-                await self.purge_id(tenant, job_id)
-
-        await asyncio.gather(*(purge(job_id) for job_id in due))
+        await gather_limited(self.purge_id(tenant, job_id) for job_id in due)  # a TTL may end many at once
         return newest
 
     async def delete(self, tenant: str, job_id: str) -> None:

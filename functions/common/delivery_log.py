@@ -15,13 +15,14 @@ notify also writes small documents the API lists without reading every job:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import BaseModel
 
 from functions.common.clock import utcnow
+from functions.common.gather import gather_limited
+from functions.common.job_index import id_time
 from functions.common.jobs import new_job_id
 from functions.common.state_store import Document, StateStore
 
@@ -112,9 +113,8 @@ class DeliveryLog:
     async def prune(self, tenant: str, before: datetime) -> int:
         """Remove the tenant's attempts made before ``before``; how many were removed."""
         keys = await self._store.list_keys(_attempts_prefix(tenant))
-        old = [key for key in keys if (made := attempt_time(key)) is not None and made < before]
-        for start in range(0, len(old), _AT_ONCE):
-            await asyncio.gather(*(self._store.delete(key) for key in old[start : start + _AT_ONCE]))
+        old = [key for key in keys if attempt_time(key) < before]
+        await gather_limited(self._store.delete(key) for key in old)
         return len(old)
 
     async def add_dead_letter(self, tenant: str, letter: DeadLetter) -> None:
@@ -151,26 +151,13 @@ class DeliveryLog:
         return [DisabledEndpoint.model_validate(doc) for doc, _ in filter(None, found)]
 
     async def _read(self, keys: list[str]) -> list[tuple[Document, str] | None]:
-        """The documents at ``keys``, in their order, read ``_AT_ONCE`` at a time."""
-        gate = asyncio.Semaphore(_AT_ONCE)
-
-        async def read(key: str) -> tuple[Document, str] | None:
-            async with gate:
-                return await self._store.get(key)
-
-        return list(await asyncio.gather(*(read(key) for key in keys)))
+        """The documents at ``keys``, in their order, read ``AT_ONCE`` at a time."""
+        return await gather_limited(self._store.get(key) for key in keys)
 
 
-_AT_ONCE = 16  # requests to the state store in flight at once
-
-
-def attempt_time(key: str) -> datetime | None:
-    """When an attempt was made, from its key's UUIDv7 (its first 48 bits count milliseconds)."""
-    digits = key.rsplit("/", 1)[-1].split(".", 1)[0].replace("-", "")
-    try:
-        return datetime.fromtimestamp(int(digits[:12], 16) / 1000, tz=UTC)
-    except ValueError:
-        return None
+def attempt_time(key: str) -> datetime:
+    """When an attempt was made: its key's id is a UUIDv7 (the epoch for a key that is not one)."""
+    return id_time(key.rsplit("/", 1)[-1].split(".", 1)[0])
 
 
 def new_attempt_id() -> str:

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from functions.common.batch_status import BatchTotals
-from functions.common.job_index import READ_CONCURRENCY, JobRow, index_prefix
+from functions.common.gather import gather_limited
+from functions.common.job_index import JobRow, index_prefix, shard_rows
 from functions.common.jobs import JobStatus
 from functions.common.state_store import Document, StateStore
 
@@ -47,7 +48,7 @@ class ShardCopy:
 
     @classmethod
     def read(cls, doc: Document, etag: str) -> ShardCopy:
-        rows = tuple(JobRow.decode(job_id, fields) for job_id, fields in doc.get("rows", {}).items())
+        rows = tuple(shard_rows(doc))
         batches: dict[str, BatchTotals] = {}
         for row in rows:
             if row.batch and row.file is not None and row.status != JobStatus.DELETED:
@@ -197,14 +198,12 @@ class IndexView:
         ]
         gone = [key for key in state.shards if key not in versions and key not in state.written]
         changed = bool(stale or gone) or state.dirty
-        gate = asyncio.Semaphore(READ_CONCURRENCY)
 
         async def read(key: str) -> tuple[str, int, tuple[Document, str] | None]:
-            async with gate:
-                written = state.written.get(key, 0)
-                return key, written, await self._store.get(key)
+            written = state.written.get(key, 0)  # when the read starts: a later write is newer
+            return key, written, await self._store.get(key)
 
-        for key, written, found in await asyncio.gather(*(read(key) for key in stale)):
+        for key, written, found in await gather_limited(read(key) for key in stale):
             if state.written.get(key, 0) != written:
                 continue  # this process wrote it meanwhile: what it wrote is newer
             if found is None:

@@ -9,7 +9,6 @@ Shards are updated with the same conditional writes as every other document.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable
@@ -17,10 +16,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from functions.common.gather import gather_limited
 from functions.common.state_store import Document, StateStore, update
 
 SHARDS = 8
-READ_CONCURRENCY = 16
 
 
 # JobRow's fields after the id, in their order in a shard (a row is a list, to keep shards small)
@@ -100,6 +99,11 @@ def id_time(job_id: str) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+def shard_rows(doc: Document | None) -> list[JobRow]:
+    """The rows of one index shard's document (none for a shard that is gone)."""
+    return [JobRow.decode(job_id, fields) for job_id, fields in (doc or {}).get("rows", {}).items()]
+
+
 def index_prefix(tenant: str) -> str:
     return f"tenants/{tenant}/index/"
 
@@ -135,20 +139,14 @@ class JobIndex:
     async def rows(self, tenant: str, keep: Callable[[JobRow], bool] = lambda _: True) -> list[JobRow]:
         """Every row that ``keep`` accepts, newest first."""
         keys = await self._store.list_keys(index_prefix(tenant))
-        gate = asyncio.Semaphore(READ_CONCURRENCY)
-
-        async def read(key: str) -> list[JobRow]:
-            async with gate:
-                shard = await self._store.get(key)
-            rows = (
-                JobRow.decode(job_id, fields)
-                for job_id, fields in (shard[0]["rows"] if shard else {}).items()
-            )
-            return [row for row in rows if keep(row)]
-
-        found = [row for shard_rows in await asyncio.gather(*(read(k) for k in keys)) for row in shard_rows]
+        found = [row for row in await self.rows_of(keys) if keep(row)]
         found.sort(key=lambda r: r.id, reverse=True)
         return found
+
+    async def rows_of(self, keys: Iterable[str]) -> list[JobRow]:
+        """The rows of the shards at ``keys`` (read ``AT_ONCE`` at a time), in no set order."""
+        shards = await gather_limited(self._store.get(key) for key in keys)
+        return [row for shard in shards for row in shard_rows(shard[0] if shard else None)]
 
     async def replace_all(self, tenant: str, rows: Iterable[JobRow]) -> None:
         """Write the shards from scratch (``rebuild``), dropping shards with no rows left."""

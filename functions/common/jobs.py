@@ -6,7 +6,6 @@ Statuses follow TRD v3: QUEUED → IN_PROGRESS → COMPLETED | FAILED | STOPPED,
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import time
@@ -21,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from events.models import JobFailed
 from functions.common.clock import utcnow
 from functions.common.errors import Missing
-from functions.common.job_index import READ_CONCURRENCY, FileFacts, JobIndex, JobRow
+from functions.common.gather import gather_limited
+from functions.common.job_index import FileFacts, JobIndex, JobRow
 from functions.common.state_store import Document, StateStore, update
 
 
@@ -309,14 +309,8 @@ class JobRepository:
         await self.index.remove(tenant, job_id)
 
     async def find_many(self, tenant: str, job_ids: list[str]) -> list[JobDocument]:
-        """The jobs that exist of ``job_ids``, in that order, read ``READ_CONCURRENCY`` at a time."""
-        gate = asyncio.Semaphore(READ_CONCURRENCY)
-
-        async def read(job_id: str) -> JobDocument | None:
-            async with gate:
-                return await self.find(tenant, job_id)
-
-        found = await asyncio.gather(*(read(job_id) for job_id in job_ids))
+        """The jobs that exist of ``job_ids``, in that order, read ``AT_ONCE`` at a time."""
+        found = await gather_limited(self.find(tenant, job_id) for job_id in job_ids)
         return [job for job in found if job is not None]
 
     async def rebuild_index(self, tenant: str) -> int:

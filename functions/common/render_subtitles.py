@@ -202,9 +202,10 @@ def file_name(filename: str, fmt: str) -> str:
     return f"{stem or 'transcript'}.{fmt}"
 
 
-def attachment(filename: str) -> str:
-    """A ``Content-Disposition`` that saves under ``filename`` (RFC 6266; RFC 5987 for non-ASCII)."""
+def attachment(filename: str, disposition: str = "attachment") -> str:
+    """A ``Content-Disposition`` that saves under ``filename`` (RFC 6266; RFC 5987 for non-ASCII);
+    ``inline`` for what a browser should show or play."""
     ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", filename)
     if ascii_name == filename:
-        return f'attachment; filename="{filename}"'
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+        return f'{disposition}; filename="{filename}"'
+    return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
